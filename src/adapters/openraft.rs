@@ -1,0 +1,1 @@
+//! openraft adapter. Filled in by the adapter work.

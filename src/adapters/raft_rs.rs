@@ -1,0 +1,1 @@
+//! raft-rs adapter. Filled in by the adapter work.

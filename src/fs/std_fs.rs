@@ -1,0 +1,136 @@
+//! [`Fs`] over the real disk: the only file allowed to call `std::fs`, and, for memory maps, the
+//! only `unsafe` in the crate.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "this is the one place std::fs is allowed"
+)]
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{File, Fs, LockGuard, OpenMode};
+
+/// The real file system (POSIX; `fdatasync` for data, `fsync` on a directory for names).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdFs;
+
+#[derive(Debug)]
+struct StdFile(fs::File);
+
+#[derive(Debug)]
+struct StdLock(#[expect(dead_code, reason = "held only to keep the lock until drop")] fs::File);
+
+impl LockGuard for StdLock {}
+
+/// Zero-filling writes are issued in chunks of this size.
+const ZERO_CHUNK: usize = 1 << 20;
+
+impl Fs for StdFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn File>> {
+        let mut options = OpenOptions::new();
+        options.read(true).mode(0o644);
+        match mode {
+            OpenMode::CreateNew => options.write(true).create_new(true),
+            OpenMode::ReadWrite => options.write(true),
+            OpenMode::ReadOnly => &mut options,
+        };
+        Ok(Arc::new(StdFile(options.open(path)?)))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::File::open(dir)?.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(StdLock(file))),
+            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+impl File for StdFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn allocate_zeroed(&self, len: u64) -> io::Result<()> {
+        // NB: fallocate alone leaves "unwritten" extents on ext4/XFS; the first write into one
+        // changes metadata and makes fdatasync journal. Writing real zeros avoids that.
+        let zeros = vec![0u8; ZERO_CHUNK];
+        let mut offset = 0;
+        while offset < len {
+            let n = (len - offset).min(ZERO_CHUNK as u64);
+            self.0.write_all_at(&zeros[..n as usize], offset)?;
+            offset += n;
+        }
+        Ok(())
+    }
+
+    #[allow(
+        unsafe_code,
+        reason = "memory maps are inherently unsafe; invariant below"
+    )]
+    fn map_readonly(&self, len: u64) -> io::Result<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the map is read-only and callers map sealed segments only, which raftwal never
+        // writes again and removes only by unlinking (an unlinked file stays mapped intact). The
+        // lock file keeps other raftwal processes out of the directory; a foreign process
+        // truncating the file would violate this, as with every mmap-based reader.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.0)? };
+        Ok(Bytes::from_owner(map))
+    }
+}

@@ -1,0 +1,1 @@
+//! Record frame codec. Filled in by the WAL work.

@@ -1,0 +1,1 @@
+//! One segment file. Filled in by the WAL work.
