@@ -86,6 +86,12 @@ impl Wal {
     pub fn sync(&self, lsn: Lsn) -> Result<()> {
         todo!()
     }
+    /// Runs `done` on the WAL's background syncer once every write up to `lsn` is durable (or
+    /// with the sync's error). Never blocks; a lone waiter is synced at once, not on a timer;
+    /// callbacks fire in Lsn order.
+    pub fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>) {
+        todo!()
+    }
     /// `append` then `sync`.
     pub fn append_sync(&self, batch: &Batch) -> Result<()> {
         todo!()
