@@ -2,7 +2,7 @@
 
 mod bench;
 mod error;
-mod raw;
+mod shared;
 mod units;
 
 use std::process::ExitCode;

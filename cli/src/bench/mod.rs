@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::CliError;
-use crate::raw::RawFile;
+use crate::shared::raw::RawFile;
 use crate::units::{format_size, parse_size};
 use sample::{Limit, Sample};
 

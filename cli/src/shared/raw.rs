@@ -1,8 +1,5 @@
 //! The disk's own limit, measured through the same [`Fs`] seam the log uses. Every number
 //! `raftwal bench` prints and every criterion `wal/...` id stands next to one of these.
-//!
-//! Shared as source by the `raftwal` binary and the criterion benches (`benches/common`), so the
-//! baseline is the same code everywhere: it may use only `raftwal` and `std`.
 
 use std::io;
 use std::path::Path;
@@ -93,19 +90,4 @@ pub fn read_sequential(path: &Path, len: u64, buf: &mut [u8]) -> io::Result<u64>
         offset += n as u64;
     }
     Ok(offset)
-}
-
-/// `len` bytes that do not compress or repeat within a block: the payload every workload writes,
-/// to the log and to the raw file alike.
-pub fn payload(len: usize) -> Vec<u8> {
-    // xorshift64: cheap, deterministic, and no dependency.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect()
 }
