@@ -28,10 +28,10 @@ fn append(c: &mut Criterion) {
         for (mode, sync) in [("sync", true), ("nosync", false)] {
             let settings = common::settings(size, batch);
 
-            let dir = common::temp_dir();
-            let mut raw = common::raw_file(&dir, bytes);
+            let mut raw = None;
             let buf = common::payload(size as usize).repeat(batch as usize);
             group.bench_function(format!("raw/{mode}/{settings}"), |b| {
+                let raw = &mut raw.get_or_insert_with(|| common::temp_raw(bytes)).file;
                 b.iter(|| {
                     if sync {
                         raw.write_sync(&buf)
@@ -42,9 +42,11 @@ fn append(c: &mut Criterion) {
                 });
             });
 
-            let log = common::temp_log(Options::default());
-            let writer = common::Writer::new(&log.wal, Bytes::from(common::payload(size as usize)));
+            let mut log = None;
+            let data = Bytes::from(common::payload(size as usize));
             group.bench_function(format!("wal/{mode}/{settings}"), |b| {
+                let log = log.get_or_insert_with(|| common::temp_log(Options::default()));
+                let writer = common::Writer::new(&log.wal, data.clone());
                 b.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {

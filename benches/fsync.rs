@@ -22,17 +22,19 @@ fn group_commit(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size));
         let settings = common::settings(size, 1);
 
-        let dir = common::temp_dir();
-        let mut raw = common::raw_file(&dir, size);
+        let mut raw = None;
         let buf = common::payload(size as usize);
         group.bench_function(format!("raw/threads=1/{settings}"), |b| {
+            let raw = &mut raw.get_or_insert_with(|| common::temp_raw(size)).file;
             b.iter(|| raw.write_sync(&buf).expect("raw write"));
         });
 
+        let data = Bytes::from(buf);
         for threads in THREADS {
-            let log = common::temp_log(Options::default());
-            let writer = common::Writer::new(&log.wal, Bytes::from(buf.clone()));
+            let mut log = None;
             group.bench_function(format!("wal/threads={threads}/{settings}"), |b| {
+                let log = log.get_or_insert_with(|| common::temp_log(Options::default()));
+                let writer = common::Writer::new(&log.wal, data.clone());
                 b.iter_custom(|iters| {
                     let per_thread = iters.div_ceil(threads);
                     let start = Instant::now();

@@ -32,6 +32,9 @@ pub fn criterion() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+// NB: criterion calls a bench's closure only when its id passes the command line's filter, so
+// benches make their files inside it, once (`Option::get_or_insert_with`), not before it.
+
 /// A temp dir for one bench id.
 pub fn temp_dir() -> TempDir {
     tempfile::tempdir().expect("create a temp dir")
@@ -42,10 +45,19 @@ pub fn temp_log(options: Options) -> TempLog {
     TempLog::create(temp_dir(), options).expect("create a log")
 }
 
-/// A pre-zeroed raw file of at least [`RAW_FILE_LEN`] bytes (and twice `batch_bytes`) in `dir`.
-pub fn raw_file(dir: &TempDir, batch_bytes: u64) -> RawFile {
-    RawFile::create(&dir.path().join("raw"), RAW_FILE_LEN.max(2 * batch_bytes))
-        .expect("create the raw file")
+/// A raw baseline file in a temp dir of its own.
+pub struct TempRaw {
+    /// The file. NB: declared before `_dir`, so it is closed before the dir is removed.
+    pub file: RawFile,
+    _dir: TempDir,
+}
+
+/// A pre-zeroed raw file of at least [`RAW_FILE_LEN`] bytes, and twice `batch_bytes`.
+pub fn temp_raw(batch_bytes: u64) -> TempRaw {
+    let dir = temp_dir();
+    let file = RawFile::create(&dir.path().join("raw"), RAW_FILE_LEN.max(2 * batch_bytes))
+        .expect("create the raw file");
+    TempRaw { file, _dir: dir }
 }
 
 /// Drops every entry of `wal` (untimed, between samples) so a long bench keeps few segments.
