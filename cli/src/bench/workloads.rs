@@ -12,6 +12,7 @@ use crate::error::CliError;
 use crate::shared::raw::{RawFile, read_sequential};
 use crate::shared::writer::{Writer, on_threads};
 use crate::shared::{TempLog, payload};
+
 /// Entries per append while the read-back log is filled (one sync at the end).
 const FILL_BATCH: u64 = 256;
 /// `max_size` of each `entries` call while reading the log back.
@@ -35,7 +36,7 @@ pub fn raw_batches(
 ) -> Result<Sample, CliError> {
     let bytes = payload(size as usize).repeat(batch as usize);
     timed_loop(limit, batch, size * batch, || raw.write_sync(&bytes))
-        .map_err(CliError::io("write + fdatasync", "the raw baseline file"))
+        .map_err(CliError::io("write + fdatasync", raw.path()))
 }
 
 /// Batches of `batch` entries of `size` bytes, each appended to a fresh log and synced.

@@ -2,7 +2,7 @@
 //! `raftwal bench` prints and every criterion `wal/...` id stands next to one of these.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use raftwal::fs::{File, Fs, OpenMode, StdFs};
@@ -12,6 +12,7 @@ use raftwal::fs::{File, Fs, OpenMode, StdFs};
 /// written, so `fdatasync` flushes data and no metadata.
 #[derive(Debug)]
 pub struct RawFile {
+    path: PathBuf,
     file: Arc<dyn File>,
     /// Length of the file in bytes, fixed at creation.
     len: u64,
@@ -34,7 +35,17 @@ impl RawFile {
         if let Some(dir) = path.parent() {
             StdFs.sync_dir(dir)?;
         }
-        Ok(Self { file, len, pos: 0 })
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            len,
+            pos: 0,
+        })
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Writes `buf` with one positional write at the current offset, first wrapping to offset 0
