@@ -26,6 +26,7 @@ use crate::fs::{File, Fs, OpenMode};
 use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
     self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
+    torn_plausible,
 };
 use crate::types::EntryId;
 
@@ -82,10 +83,20 @@ impl Scanned {
     }
 }
 
+impl Stopped {
+    /// The error for a stop proven to be damage.
+    fn damage(&self) -> Error {
+        let source = self.stop.error.unwrap_or(DecodeError::Malformed {
+            what: "acknowledged frames were erased",
+        });
+        corrupt(&self.path, self.stop.offset)(source)
+    }
+}
+
 /// Where the frames of the log stop.
 struct Stopped {
-    /// Position in `scanned`.
-    segment: usize,
+    /// The segment they stop in.
+    path: PathBuf,
     stop: Stop,
     /// The Lsn the first missing frame would have had.
     lost_lsn: u64,
@@ -174,7 +185,10 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Reco
         .iter()
         .map(|&seq| dir.join(segment::segment_name(seq)))
         .collect();
-    let mut replay = Replay::default();
+    let mut replay = Replay {
+        prezeroed: options.segment_size,
+        ..Replay::default()
+    };
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
         let file = fs
@@ -187,7 +201,7 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Reco
             if let Ok(h) = Header::decode(&buf)
                 && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
             {
-                return Err(replay.damage_error(stopped));
+                return Err(stopped.damage());
             }
             leftovers.push(path);
             continue;
@@ -207,26 +221,11 @@ struct Replay {
     expect: Option<(u64, u64)>,
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
+    /// How much of each segment was zero-filled before use.
+    prezeroed: u64,
 }
 
 impl Replay {
-    fn damage_error(&self, stopped: &Stopped) -> Error {
-        let (path, offset) = self
-            .scanned
-            .get(stopped.segment)
-            .map_or((PathBuf::new(), 0), |s| {
-                (s.path.clone(), stopped.stop.offset)
-            });
-        let source = stopped.stop.error.unwrap_or(DecodeError::Malformed {
-            what: "acknowledged frames were erased",
-        });
-        Error::Corrupt {
-            segment: path,
-            offset,
-            source,
-        }
-    }
-
     fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
         // Every segment's header and checkpoint were durable before anything could follow
         // them, and the first segment replay meets is never one that was left unfinished.
@@ -320,6 +319,23 @@ impl Replay {
         if self.expect.is_some() && last_nonzero(&buf, end) != end {
             return Err(malformed(&path, end, "bytes after the seal"));
         }
+        if let Some(stop) = stopped {
+            // Without later proof a stop is a torn tail, if a power cut could have made it.
+            let lost_lsn = self.next_lsn.unwrap_or(u64::MAX);
+            let from = stop.offset + FRAME_ALIGN;
+            let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
+            let torn = stop.error.is_none()
+                || torn_plausible(&buf, stop.offset, header.salt, self.prezeroed);
+            let stopped = Stopped {
+                path: path.clone(),
+                stop,
+                lost_lsn,
+            };
+            if proven || !torn {
+                return Err(stopped.damage());
+            }
+            self.stopped = Some(stopped);
+        }
         self.scanned.push(Scanned {
             seq,
             header,
@@ -329,20 +345,6 @@ impl Replay {
             end,
             records_start,
         });
-        if let Some(stop) = stopped {
-            let stopped = Stopped {
-                segment: self.scanned.len() - 1,
-                stop,
-                lost_lsn: self.next_lsn.unwrap_or(u64::MAX),
-            };
-            let from = stop.offset + FRAME_ALIGN;
-            let scanned = self.scanned.last().map(|s| &s.buf);
-            if scanned.is_some_and(|b| find_proof(b, header.salt, from, stopped.lost_lsn).is_some())
-            {
-                return Err(self.damage_error(&stopped));
-            }
-            self.stopped = Some(stopped);
-        }
         Ok(())
     }
 
