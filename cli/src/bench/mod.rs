@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::CliError;
 use crate::shared::raw::RawFile;
 use crate::units::{format_size, parse_size};
-use sample::{Limit, Sample};
+use sample::Limit;
+use workloads::Pair;
 
 /// Smallest raw baseline file: one default segment, so it wraps as rarely as the log rotates.
 const RAW_FILE_MIN: u64 = 64 << 20;
@@ -32,9 +33,13 @@ pub struct BenchArgs {
     /// Concurrent writers of the group-commit workload (one entry per sync each); 0 or 1 skips it.
     #[arg(long, default_value_t = 4)]
     writers: u64,
-    /// Seconds each measurement runs.
+    /// Seconds each measurement runs, on the log and again on the raw disk.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Slices each measurement is cut into, alternating the log and the raw disk, so that load
+    /// changes during the run weigh on both alike.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..1000), default_value_t = 4)]
+    rounds: u64,
     /// Most syncs in one measurement (per writer in the group-commit workload).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 1_000_000)]
     syncs: u64,
@@ -66,15 +71,9 @@ impl BenchArgs {
         self.writers > 1
     }
 
-    /// Measurements the run makes, for the progress bar.
+    /// Rows the run prints, for the progress bar.
     fn steps(&self) -> u64 {
-        // The group-commit row reuses the raw 1-entry measurement when there is one.
-        let group = if self.group_commit() {
-            1 + u64::from(!self.batches.contains(&1))
-        } else {
-            0
-        };
-        let per_size = 2 * self.batches.len() as u64 + group;
+        let per_size = self.batches.len() as u64 + u64::from(self.group_commit());
         per_size * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
     }
 }
@@ -106,12 +105,14 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         eprintln!("note: this is a debug build; numbers mean little without --release");
     }
     println!(
-        "raftwal bench in {} ({:.1} s per measurement, at most {} syncs)\n\
+        "raftwal bench in {} ({:.1} s per measurement in {} alternating log/raw slices, \
+         at most {} syncs)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
          ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",
         root.path().display(),
         limit.duration.as_secs_f64(),
+        args.rounds,
         args.syncs,
         format_size(raw_len),
     );
@@ -122,41 +123,26 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.enable_steady_tick(Duration::from_millis(200));
-    let measure = |what: String, work: &mut dyn FnMut() -> Result<Sample, CliError>| {
-        progress.set_message(what);
-        let sample = work();
-        progress.inc(1);
-        sample
-    };
     let print = |line: String| progress.suspend(|| println!("{line}"));
+    let measure = |name: String, pair: &mut dyn FnMut() -> Result<Pair, CliError>| {
+        progress.set_message(name.clone());
+        let pair = pair()?;
+        print(report::row(&name, &pair.wal, &pair.raw));
+        progress.inc(1);
+        Ok::<_, CliError>(())
+    };
 
+    let (root_path, rounds) = (root.path(), args.rounds);
     for &size in &args.sizes {
-        let mut raw_one_writer = None;
         for &batch in &args.batches {
-            let name = report::workload_name(size, batch, 1);
-            let raw_sample = measure(format!("raw {name}"), &mut || {
-                workloads::raw_batches(&mut raw, size, batch, limit)
+            measure(report::workload_name(size, batch, 1), &mut || {
+                workloads::batches(&mut raw, root_path, size, batch, limit, rounds)
             })?;
-            let wal_sample = measure(format!("log {name}"), &mut || {
-                workloads::wal_batches(root.path(), size, batch, limit)
-            })?;
-            print(report::row(&name, &wal_sample, &raw_sample));
-            if batch == 1 {
-                raw_one_writer = Some(raw_sample);
-            }
         }
         if args.group_commit() {
-            let name = report::workload_name(size, 1, args.writers);
-            let raw_sample = match raw_one_writer {
-                Some(sample) => sample,
-                None => measure(format!("raw {name}"), &mut || {
-                    workloads::raw_batches(&mut raw, size, 1, limit)
-                })?,
-            };
-            let wal_sample = measure(format!("log {name}"), &mut || {
-                workloads::wal_group(root.path(), size, args.writers, limit)
+            measure(report::workload_name(size, 1, args.writers), &mut || {
+                workloads::group(&mut raw, root_path, size, args.writers, limit, rounds)
             })?;
-            print(report::row(&name, &wal_sample, &raw_sample));
         }
     }
 

@@ -24,6 +24,17 @@ pub struct Sample {
     pub latencies: Vec<Duration>,
 }
 
+impl Limit {
+    /// One of `rounds` equal slices of this limit (each at least one sync).
+    pub fn split(self, rounds: u64) -> Limit {
+        let rounds = rounds.max(1);
+        Limit {
+            duration: self.duration / u32::try_from(rounds).unwrap_or(u32::MAX),
+            max_syncs: self.max_syncs.div_ceil(rounds),
+        }
+    }
+}
+
 impl Sample {
     /// Entries per second.
     pub fn entries_per_sec(&self) -> f64 {
@@ -44,6 +55,14 @@ impl Sample {
             .get(rank.saturating_sub(1))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Adds `later`, which ran after this one: counts, time and latencies add up.
+    pub fn extend(&mut self, later: Sample) {
+        self.entries += later.entries;
+        self.bytes += later.bytes;
+        self.elapsed += later.elapsed;
+        self.latencies.extend(later.latencies);
     }
 
     /// The union of samples that ran at the same time (one per writer), over `elapsed` of wall
@@ -157,6 +176,33 @@ mod tests {
         });
         assert_eq!(r.unwrap_err(), "disk full");
         assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn split_divides_time_and_syncs_rounding_syncs_up() {
+        let limit = Limit {
+            duration: Duration::from_secs(2),
+            max_syncs: 10,
+        };
+        let slice = limit.split(4);
+        assert_eq!(slice.duration, Duration::from_millis(500));
+        assert_eq!(slice.max_syncs, 3);
+        assert_eq!(limit.split(0).max_syncs, 10, "0 rounds is one round");
+    }
+
+    #[test]
+    fn extend_adds_a_later_sample() {
+        let mut a = with_latencies(&[1]);
+        a.entries = 1;
+        a.bytes = 10;
+        a.elapsed = Duration::from_secs(1);
+        let mut b = with_latencies(&[2, 3]);
+        b.entries = 2;
+        b.bytes = 20;
+        b.elapsed = Duration::from_secs(2);
+        a.extend(b);
+        assert_eq!((a.entries, a.bytes, a.latencies.len()), (3, 30, 3));
+        assert_eq!(a.elapsed, Duration::from_secs(3));
     }
 
     #[test]

@@ -26,42 +26,93 @@ fn fresh_log(root: &Path) -> Result<TempLog, CliError> {
     Ok(TempLog::create(dir, Options::default())?)
 }
 
-/// Batches of `batch` entries of `size` bytes, each written to `raw` with one write and one
-/// `fdatasync`: the disk's limit for that workload.
-pub fn raw_batches(
+/// One workload measured on the log and on the raw disk.
+#[derive(Debug)]
+pub struct Pair {
+    /// The log.
+    pub wal: Sample,
+    /// The raw disk.
+    pub raw: Sample,
+}
+
+/// Runs `raw` and `wal` in `rounds` alternating slices of `limit / rounds` each, so that a change
+/// in the machine's load during the run (other processes, the disk's own caches) weighs on both
+/// alike, and adds up each side's slices.
+fn interleaved(
+    limit: Limit,
+    rounds: u64,
+    mut raw: impl FnMut(Limit) -> Result<Sample, CliError>,
+    mut wal: impl FnMut(Limit) -> Result<Sample, CliError>,
+) -> Result<Pair, CliError> {
+    let slice = limit.split(rounds);
+    let mut pair = Pair {
+        wal: Sample::default(),
+        raw: Sample::default(),
+    };
+    for _ in 0..rounds {
+        pair.raw.extend(raw(slice)?);
+        pair.wal.extend(wal(slice)?);
+    }
+    Ok(pair)
+}
+
+/// Batches of `batch` entries of `size` bytes: on the log, each appended to a fresh log and
+/// synced; on the raw disk, the same bytes written to `raw` with one write and one `fdatasync`.
+pub fn batches(
     raw: &mut RawFile,
+    root: &Path,
     size: u64,
     batch: u64,
     limit: Limit,
-) -> Result<Sample, CliError> {
-    let bytes = payload(size as usize).repeat(batch as usize);
-    timed_loop(limit, batch, size * batch, || raw.write_sync(&bytes))
-        .map_err(CliError::io("write + fdatasync", raw.path()))
-}
-
-/// Batches of `batch` entries of `size` bytes, each appended to a fresh log and synced.
-pub fn wal_batches(root: &Path, size: u64, batch: u64, limit: Limit) -> Result<Sample, CliError> {
+    rounds: u64,
+) -> Result<Pair, CliError> {
     let log = fresh_log(root)?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
-    Ok(timed_loop(limit, batch, size * batch, || {
-        writer.append_sync(batch)
-    })?)
+    interleaved(limit, rounds, raw_batches(raw, size, batch), |slice| {
+        Ok(timed_loop(slice, batch, size * batch, || {
+            writer.append_sync(batch)
+        })?)
+    })
 }
 
 /// `writers` threads, each appending one entry of `size` bytes and waiting for it to be durable,
-/// over one log: the syncs they share are the log's group commit.
-pub fn wal_group(root: &Path, size: u64, writers: u64, limit: Limit) -> Result<Sample, CliError> {
+/// over one log: the syncs they share are the log's group commit. The raw side is one writer
+/// (one write + `fdatasync` per entry), the rate group commit is to multiply.
+pub fn group(
+    raw: &mut RawFile,
+    root: &Path,
+    size: u64,
+    writers: u64,
+    limit: Limit,
+    rounds: u64,
+) -> Result<Pair, CliError> {
     let log = fresh_log(root)?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
-    let start = Instant::now();
-    let parts = on_threads(writers, || {
-        timed_loop(limit, 1, size, || writer.append_sync(1))
-    });
-    let elapsed = start.elapsed();
-    Ok(Sample::concurrent(
-        parts.into_iter().collect::<Result<_, _>>()?,
-        elapsed,
-    ))
+    interleaved(limit, rounds, raw_batches(raw, size, 1), |slice| {
+        let start = Instant::now();
+        let parts = on_threads(writers, || {
+            timed_loop(slice, 1, size, || writer.append_sync(1))
+        });
+        let elapsed = start.elapsed();
+        Ok(Sample::concurrent(
+            parts.into_iter().collect::<Result<_, _>>()?,
+            elapsed,
+        ))
+    })
+}
+
+/// The raw side of a workload: batches of `batch` entries of `size` bytes, each written to `raw`
+/// with one write and one `fdatasync`: the disk's limit for that workload.
+fn raw_batches(
+    raw: &mut RawFile,
+    size: u64,
+    batch: u64,
+) -> impl FnMut(Limit) -> Result<Sample, CliError> {
+    let bytes = payload(size as usize).repeat(batch as usize);
+    move |slice| {
+        timed_loop(slice, batch, size * batch, || raw.write_sync(&bytes))
+            .map_err(CliError::io("write + fdatasync", raw.path()))
+    }
 }
 
 /// What reopening a log and reading it back cost, next to a raw read of as many bytes.
