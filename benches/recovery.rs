@@ -2,20 +2,17 @@
 //! sequential read of the same number of payload bytes. Throughput is payload bytes, so the
 //! reported GiB/s is the inverse of the time per GiB. The page cache is warm for all three.
 //!
-//! Size: `RAFTWAL_BENCH_RECOVERY_MIB` MiB of 1 KiB entries (default 64; 1000 gives the
-//! 1M x 1 KiB case of the README). Ids: `recovery/{wal/open,wal/open+read,raw/read}/..`.
+//! Size: `RAFTWAL_BENCH_RECOVERY_MIB` MiB of 1 KiB entries (default 64, small enough for CI's
+//! `--no-run` and a quick run; 1000 gives the README's 1M x 1 KiB case).
+//! Ids: `recovery/{raw/read,wal/open,wal/open+read}/entries=../size=1KiB`.
 
 mod common;
 
-use bytes::Bytes;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use raftwal::{Lsn, Options, Wal};
+use raftwal::{Options, Wal};
 
 const ENTRY_SIZE: u64 = 1 << 10;
 const DEFAULT_MIB: u64 = 64;
-/// Entries per append while filling, and `max_size` of each read.
-const FILL_BATCH: u64 = 256;
-const READ_WINDOW: u64 = 8 << 20;
 
 fn recovery(c: &mut Criterion) {
     let mib = std::env::var("RAFTWAL_BENCH_RECOVERY_MIB")
@@ -24,20 +21,8 @@ fn recovery(c: &mut Criterion) {
         .unwrap_or(DEFAULT_MIB);
     let count = (mib << 20) / ENTRY_SIZE;
     let bytes = count * ENTRY_SIZE;
-
-    let log = common::temp_log(Options::default());
-    let writer = common::Writer::new(&log.wal, Bytes::from(common::payload(ENTRY_SIZE as usize)));
-    let mut lsn = Lsn::default();
-    for _ in 0..count.div_ceil(FILL_BATCH) {
-        lsn = writer.append(FILL_BATCH).expect("fill");
-    }
-    log.wal.sync(lsn).expect("sync");
-    drop(writer);
-    let (path, _dir) = log.close();
-
-    let raw_dir = common::temp_dir();
-    let raw_path = raw_dir.path().join("raw");
-    drop(common::RawFile::create(&raw_path, bytes).expect("raw file"));
+    let (path, _log_dir) = common::filled_log(count, ENTRY_SIZE, Options::default());
+    let (raw_path, _raw_dir) = common::raw_to_read(bytes);
     let mut buf = vec![0; 1 << 20];
 
     let mut group = c.benchmark_group("recovery");
@@ -53,11 +38,7 @@ fn recovery(c: &mut Criterion) {
     group.bench_function(format!("wal/open+read/{settings}"), |b| {
         b.iter(|| {
             let (wal, _) = Wal::open(&path, Options::default()).expect("open");
-            let (mut lo, hi) = (wal.first_index(), wal.last_index() + 1);
-            while lo < hi {
-                lo += wal.entries(lo, hi, READ_WINDOW).expect("read").len() as u64;
-            }
-            lo
+            common::read_all(&wal).expect("read")
         });
     });
     group.finish();

@@ -13,12 +13,15 @@ mod shared;
 use std::time::Duration;
 
 use criterion::Criterion;
+use std::path::PathBuf;
+
+use bytes::Bytes;
 use raftwal::{EntryId, Options, Wal};
 use tempfile::TempDir;
 
 pub use shared::raw::{RawFile, read_sequential};
 pub use shared::writer::{Writer, on_threads};
-pub use shared::{TempLog, payload};
+pub use shared::{TempLog, payload, read_all};
 
 /// Bytes of the raw baseline file: one default segment.
 pub const RAW_FILE_LEN: u64 = 64 << 20;
@@ -60,6 +63,29 @@ pub fn temp_raw(batch_bytes: u64) -> TempRaw {
     TempRaw { file, _dir: dir }
 }
 
+/// Entries per append while a log is filled.
+const FILL_BATCH: u64 = 256;
+
+/// A closed log of `count` entries of `size` bytes, written with `options` in batches and synced
+/// once: its path, and the temp dir that must outlive every use of it.
+pub fn filled_log(count: u64, size: u64, options: Options) -> (PathBuf, TempDir) {
+    let log = TempLog::create(temp_dir(), options).expect("create a log");
+    let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
+    let lsn = writer.fill(count, FILL_BATCH).expect("fill");
+    log.wal.sync(lsn).expect("sync");
+    drop(writer);
+    log.close()
+}
+
+/// A raw file of `len` bytes (zeros, written and synced) to read back: its path, and the temp
+/// dir that must outlive every use of it.
+pub fn raw_to_read(len: u64) -> (PathBuf, TempDir) {
+    let dir = temp_dir();
+    let path = dir.path().join("raw");
+    drop(RawFile::create(&path, len).expect("create the raw file"));
+    (path, dir)
+}
+
 /// Drops every entry of `wal` (untimed, between samples) so a long bench keeps few segments.
 pub fn purge_all(wal: &Wal) {
     let last = wal.last_index();
@@ -69,9 +95,14 @@ pub fn purge_all(wal: &Wal) {
 
 /// The settings part of a bench id: `size=1KiB/batch=16`.
 pub fn settings(size: u64, batch: u64) -> String {
-    let size = match size {
-        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{}KiB", s >> 10),
-        s => format!("{s}B"),
-    };
-    format!("size={size}/batch={batch}")
+    format!("size={}/batch={batch}", size_label(size))
+}
+
+/// A size as a bench id shows it: `128B`, `16KiB`.
+pub fn size_label(size: u64) -> String {
+    if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
+        format!("{}KiB", size >> 10)
+    } else {
+        format!("{size}B")
+    }
 }

@@ -4,19 +4,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raftwal::{Lsn, Options, Wal};
+use raftwal::{Options, Wal};
 use tempfile::TempDir;
 
 use super::sample::{Limit, Sample, timed_loop};
 use crate::error::CliError;
 use crate::shared::raw::{RawFile, read_sequential};
 use crate::shared::writer::{Writer, on_threads};
-use crate::shared::{TempLog, payload};
+use crate::shared::{TempLog, payload, read_all};
 
 /// Entries per append while the read-back log is filled (one sync at the end).
 const FILL_BATCH: u64 = 256;
-/// `max_size` of each `entries` call while reading the log back.
-const READ_WINDOW: u64 = 8 << 20;
 /// Bytes per read call of the raw sequential read.
 const RAW_READ_CHUNK: usize = 1 << 20;
 
@@ -138,11 +136,7 @@ pub struct Readback {
 pub fn readback(root: &Path, count: u64, size: u64) -> Result<Readback, CliError> {
     let log = fresh_log(root)?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
-    let mut lsn = Lsn::default();
-    for first in (1..=count).step_by(FILL_BATCH as usize) {
-        lsn = writer.append(FILL_BATCH.min(count + 1 - first))?;
-    }
-    log.wal.sync(lsn)?;
+    log.wal.sync(writer.fill(count, FILL_BATCH)?)?;
     drop(writer);
     let (path, dir) = log.close();
 
@@ -151,14 +145,7 @@ pub fn readback(root: &Path, count: u64, size: u64) -> Result<Readback, CliError
     let open = start.elapsed();
 
     let start = Instant::now();
-    let (mut entries, mut bytes) = (0, 0);
-    let (mut lo, hi) = (wal.first_index(), wal.last_index() + 1);
-    while lo < hi {
-        let got = wal.entries(lo, hi, READ_WINDOW)?;
-        entries += got.len() as u64;
-        bytes += got.iter().map(|e| e.data.len() as u64).sum::<u64>();
-        lo += got.len() as u64;
-    }
+    let (entries, bytes) = read_all(&wal)?;
     let read = start.elapsed();
     if entries != count {
         return Err(CliError::Lost {

@@ -38,6 +38,26 @@ impl TempLog {
     }
 }
 
+/// `max_size` of each [`Wal::entries`] call of [`read_all`].
+const READ_WINDOW: u64 = 8 << 20;
+
+/// Reads every entry of `wal` front to back and returns how many entries and payload bytes
+/// there were.
+///
+/// # Errors
+/// Whatever [`Wal::entries`] returns.
+pub fn read_all(wal: &Wal) -> raftwal::Result<(u64, u64)> {
+    let (mut entries, mut bytes) = (0, 0);
+    let (mut lo, hi) = (wal.first_index(), wal.last_index() + 1);
+    while lo < hi {
+        let got = wal.entries(lo, hi, READ_WINDOW)?;
+        entries += got.len() as u64;
+        bytes += got.iter().map(|e| e.data.len() as u64).sum::<u64>();
+        lo += got.len() as u64;
+    }
+    Ok((entries, bytes))
+}
+
 /// `len` bytes that do not compress or repeat within a block: the payload every workload writes,
 /// to the log and to the raw file alike.
 pub fn payload(len: usize) -> Vec<u8> {

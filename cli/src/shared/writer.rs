@@ -45,6 +45,22 @@ impl<'a> Writer<'a> {
         Ok(lsn)
     }
 
+    /// Appends `count` entries in batches of at most `per_batch` and returns the last ticket
+    /// (the default ticket if `count` is 0). Does not sync.
+    ///
+    /// # Errors
+    /// Whatever [`Wal::append`] returns.
+    pub fn fill(&self, count: u64, per_batch: u64) -> Result<Lsn> {
+        let mut lsn = Lsn::default();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(per_batch.max(1));
+            lsn = self.append(n)?;
+            left -= n;
+        }
+        Ok(lsn)
+    }
+
     /// Appends `count` entries as one batch and waits until they are durable.
     ///
     /// # Errors
