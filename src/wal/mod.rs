@@ -7,7 +7,7 @@
 //! or a disk read of another caller.
 
 mod durable;
-mod recovery;
+pub(crate) mod recovery;
 mod state;
 mod sync;
 mod writer;
