@@ -166,6 +166,7 @@ fn bad_input_is_rejected_with_its_error_and_changes_nothing() {
     let before = view(&wal);
 
     let gap = batch(vec![Entry::new(7, 2, "x")]);
+    let zero = batch(vec![Entry::new(0, 2, "x")]);
     let inner_gap = batch(vec![Entry::new(6, 2, "x"), Entry::new(8, 2, "y")]);
     let inner_regress = batch(vec![Entry::new(6, 3, "x"), Entry::new(7, 2, "y")]);
     let regress = batch(vec![Entry::new(6, 1, "x")]);
@@ -189,6 +190,15 @@ fn bad_input_is_rejected_with_its_error_and_changes_nothing() {
     };
     type Check = fn(&Error) -> bool;
     let cases: Vec<(&str, Result<Lsn, Error>, Check)> = vec![
+        ("index zero", wal.append(&zero), |e| {
+            matches!(
+                e,
+                Error::Compacted {
+                    index: 0,
+                    first_index: 1
+                }
+            )
+        }),
         ("gap", wal.append(&gap), |e| {
             matches!(
                 e,
@@ -627,4 +637,54 @@ fn durability_callbacks_fire_in_lsn_order_after_the_sync() {
     );
     assert!(order.iter().all(|(_, ok)| *ok));
     assert!(order.windows(2).all(|w| w[0].0 <= w[1].0), "{order:?}");
+}
+
+#[test]
+fn a_snapshot_bounds_the_log_like_the_commit_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = open(tmp.path(), &options(64 << 10));
+    let hs = HardState {
+        term: 1,
+        vote: 0,
+        commit: 8,
+    };
+    wal.append(&Batch {
+        entries: ents(1, 11, 1, 4),
+        hard_state: Some(hs),
+        snapshot: None,
+    })
+    .unwrap();
+    let older = SnapshotMeta {
+        index: 5,
+        term: 1,
+        conf_state: Bytes::new(),
+    };
+    let install = Batch {
+        snapshot: Some(older.clone()),
+        ..Batch::default()
+    };
+    assert!(matches!(
+        wal.append(&install),
+        Err(Error::CommitBeyondLast {
+            commit: 8,
+            last_index: 5
+        })
+    ));
+    wal.save_snapshot_meta(SnapshotMeta { index: 9, ..older })
+        .unwrap();
+    assert!(matches!(
+        wal.truncate_after(8),
+        Err(Error::BelowCommitted {
+            index: 9,
+            committed: 9
+        })
+    ));
+    assert!(matches!(
+        wal.append(&batch(ents(9, 10, 2, 1))),
+        Err(Error::BelowCommitted {
+            index: 9,
+            committed: 9
+        })
+    ));
+    assert_eq!((wal.last_index(), wal.term(10).unwrap()), (10, 1));
 }

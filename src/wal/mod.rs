@@ -491,6 +491,7 @@ impl Wal {
             self.ctx.sync.poison();
             return Err(Error::InvalidCall("a checked write did not apply"));
         }
+        read.log.check_invariants();
         let compacted = read.log.compacted();
         drop(read);
         if compacted != compacted_before {
