@@ -7,7 +7,7 @@
 //! or a disk read of another caller.
 
 mod durable;
-mod recovery;
+pub(crate) mod recovery;
 mod state;
 mod sync;
 mod writer;
@@ -491,6 +491,7 @@ impl Wal {
             self.ctx.sync.poison();
             return Err(Error::InvalidCall("a checked write did not apply"));
         }
+        read.log.check_invariants();
         let compacted = read.log.compacted();
         drop(read);
         if compacted != compacted_before {
