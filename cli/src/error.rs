@@ -28,6 +28,9 @@ pub enum CliError {
         /// Entries read back.
         read: u64,
     },
+    /// The directory holds no segment file.
+    #[error("{} holds no raftwal log (no segment files)", .0.display())]
+    NotALog(PathBuf),
     /// Options that cannot run together.
     #[error("invalid options: {0}")]
     Usage(&'static str),

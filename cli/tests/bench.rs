@@ -27,6 +27,8 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
         "300",
         "--read-size",
         "512",
+        "--segment-size",
+        "1MiB",
         "--dir",
     ]
     .map(OsString::from)
@@ -56,6 +58,7 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
         run.stdout
     );
     assert!(run.stdout.contains("x the raw read time"), "{}", run.stdout);
+    assert!(run.stdout.contains("1 MiB segments"), "{}", run.stdout);
     let left = StdFs.list_dir(dir.path()).unwrap();
     assert!(left.is_empty(), "bench left {left:?} behind");
 }

@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use raftwal::Options;
 
 use crate::error::CliError;
 use crate::shared::raw::RawFile;
 use crate::units::{format_size, parse_size};
 use sample::Limit;
-use workloads::Pair;
-
-/// Smallest raw baseline file: one default segment, so it wraps as rarely as the log rotates.
-const RAW_FILE_MIN: u64 = 64 << 20;
+use workloads::{Pair, Setup};
 
 /// Options of `raftwal bench`. Every one has a default; the defaults run in about a minute.
 #[derive(Args, Debug)]
@@ -49,6 +47,10 @@ pub struct BenchArgs {
     /// Payload size of the read-back entries.
     #[arg(long, value_parser = parse_size, default_value = "1KiB")]
     read_size: u64,
+    /// Segment size of every log (the raw file is as large, so it wraps as often as the log
+    /// rotates).
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    segment_size: u64,
     /// Directory in which the temp dir is made (default: the system temp dir). Its file system
     /// is the one measured.
     #[arg(long)]
@@ -97,7 +99,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
 
     let largest_batch = args.sizes.iter().max().copied().unwrap_or(0)
         * args.batches.iter().max().copied().unwrap_or(0);
-    let raw_len = RAW_FILE_MIN.max(2 * largest_batch);
+    let raw_len = args.segment_size.max(2 * largest_batch);
     let raw_path = root.path().join("raw");
     let mut raw = RawFile::create(&raw_path, raw_len).map_err(CliError::io("create", &raw_path))?;
 
@@ -106,7 +108,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
     println!(
         "raftwal bench in {} ({:.1} s per measurement in {} alternating log/raw slices, \
-         at most {} syncs)\n\
+         at most {} syncs, {} segments)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
          ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",
@@ -114,6 +116,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         limit.duration.as_secs_f64(),
         args.rounds,
         args.syncs,
+        format_size(args.segment_size),
         format_size(raw_len),
     );
     println!("{}", report::header());
@@ -132,23 +135,30 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         Ok::<_, CliError>(())
     };
 
-    let (root_path, rounds) = (root.path(), args.rounds);
+    let mut options = Options::default();
+    options.segment_size = args.segment_size;
+    let setup = Setup {
+        root: root.path(),
+        options,
+        limit,
+        rounds: args.rounds,
+    };
     for &size in &args.sizes {
         for &batch in &args.batches {
             measure(report::workload_name(size, batch, 1), &mut || {
-                workloads::batches(&mut raw, root_path, size, batch, limit, rounds)
+                workloads::batches(&setup, &mut raw, size, batch)
             })?;
         }
         if args.group_commit() {
             measure(report::workload_name(size, 1, args.writers), &mut || {
-                workloads::group(&mut raw, root_path, size, args.writers, limit, rounds)
+                workloads::group(&setup, &mut raw, size, args.writers)
             })?;
         }
     }
 
     if args.read_entries > 0 {
         progress.set_message("reopen + read back");
-        let result = workloads::readback(root.path(), args.read_entries, args.read_size)?;
+        let result = workloads::readback(&setup, args.read_entries, args.read_size)?;
         progress.inc(1);
         print(format!("\n{}", report::readback(&result)));
     }

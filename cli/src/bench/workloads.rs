@@ -18,10 +18,26 @@ const FILL_BATCH: u64 = 256;
 /// Bytes per read call of the raw sequential read.
 const RAW_READ_CHUNK: usize = 1 << 20;
 
-/// A new, empty log with default options in its own temp dir under `root`.
-fn fresh_log(root: &Path) -> Result<TempLog, CliError> {
-    let dir = TempDir::new_in(root).map_err(CliError::io("create temp dir in", root))?;
-    Ok(TempLog::create(dir, Options::default())?)
+/// Where and how every workload of a run measures.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// The run's temp dir; each workload makes its own log below it.
+    pub root: &'a Path,
+    /// Options of every log.
+    pub options: Options,
+    /// How long each side of a workload runs.
+    pub limit: Limit,
+    /// Alternating slices each workload is cut into.
+    pub rounds: u64,
+}
+
+impl Setup<'_> {
+    /// A new, empty log in its own temp dir under `root`.
+    fn fresh_log(&self) -> Result<TempLog, CliError> {
+        let dir =
+            TempDir::new_in(self.root).map_err(CliError::io("create temp dir in", self.root))?;
+        Ok(TempLog::create(dir, self.options.clone())?)
+    }
 }
 
 /// One workload measured on the log and on the raw disk.
@@ -33,21 +49,20 @@ pub struct Pair {
     pub raw: Sample,
 }
 
-/// Runs `raw` and `wal` in `rounds` alternating slices of `limit / rounds` each, so that a change
-/// in the machine's load during the run (other processes, the disk's own caches) weighs on both
-/// alike, and adds up each side's slices.
+/// Runs `raw` and `wal` in `setup.rounds` alternating slices of `limit / rounds` each, so that
+/// a change in the machine's load during the run (other processes, the disk's own caches) weighs
+/// on both alike, and adds up each side's slices.
 fn interleaved(
-    limit: Limit,
-    rounds: u64,
+    setup: &Setup<'_>,
     mut raw: impl FnMut(Limit) -> Result<Sample, CliError>,
     mut wal: impl FnMut(Limit) -> Result<Sample, CliError>,
 ) -> Result<Pair, CliError> {
-    let slice = limit.split(rounds);
+    let slice = setup.limit.split(setup.rounds);
     let mut pair = Pair {
         wal: Sample::default(),
         raw: Sample::default(),
     };
-    for _ in 0..rounds {
+    for _ in 0..setup.rounds {
         pair.raw.extend(raw(slice)?);
         pair.wal.extend(wal(slice)?);
     }
@@ -57,16 +72,14 @@ fn interleaved(
 /// Batches of `batch` entries of `size` bytes: on the log, each appended to a fresh log and
 /// synced; on the raw disk, the same bytes written to `raw` with one write and one `fdatasync`.
 pub fn batches(
+    setup: &Setup<'_>,
     raw: &mut RawFile,
-    root: &Path,
     size: u64,
     batch: u64,
-    limit: Limit,
-    rounds: u64,
 ) -> Result<Pair, CliError> {
-    let log = fresh_log(root)?;
+    let log = setup.fresh_log()?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
-    interleaved(limit, rounds, raw_batches(raw, size, batch), |slice| {
+    interleaved(setup, raw_batches(raw, size, batch), |slice| {
         Ok(timed_loop(slice, batch, size * batch, || {
             writer.append_sync(batch)
         })?)
@@ -77,16 +90,14 @@ pub fn batches(
 /// over one log: the syncs they share are the log's group commit. The raw side is one writer
 /// (one write + `fdatasync` per entry), the rate group commit is to multiply.
 pub fn group(
+    setup: &Setup<'_>,
     raw: &mut RawFile,
-    root: &Path,
     size: u64,
     writers: u64,
-    limit: Limit,
-    rounds: u64,
 ) -> Result<Pair, CliError> {
-    let log = fresh_log(root)?;
+    let log = setup.fresh_log()?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
-    interleaved(limit, rounds, raw_batches(raw, size, 1), |slice| {
+    interleaved(setup, raw_batches(raw, size, 1), |slice| {
         let start = Instant::now();
         let parts = on_threads(writers, || {
             timed_loop(slice, 1, size, || writer.append_sync(1))
@@ -133,15 +144,15 @@ pub struct Readback {
 /// Fills a log with `count` entries of `size` bytes (one sync at the end), closes it, then times
 /// reopening it and reading every entry back, and a raw sequential read of the same byte count.
 /// Both reads find the data in the page cache (it was just written).
-pub fn readback(root: &Path, count: u64, size: u64) -> Result<Readback, CliError> {
-    let log = fresh_log(root)?;
+pub fn readback(setup: &Setup<'_>, count: u64, size: u64) -> Result<Readback, CliError> {
+    let log = setup.fresh_log()?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
     log.wal.sync(writer.fill(count, FILL_BATCH)?)?;
     drop(writer);
     let (path, dir) = log.close();
 
     let start = Instant::now();
-    let (wal, report) = Wal::open(&path, Options::default())?;
+    let (wal, report) = Wal::open(&path, setup.options.clone())?;
     let open = start.elapsed();
 
     let start = Instant::now();
