@@ -107,8 +107,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         eprintln!("note: this is a debug build; numbers mean little without --release");
     }
     println!(
-        "raftwal bench in {} ({:.1} s per measurement in {} alternating log/raw slices, \
-         at most {} syncs, {} segments)\n\
+        "raftwal bench in {} ({:.1} s per measurement in {} alternating log/raw slices after a \
+         warm-up slice on the log, at most {} syncs, {} segments)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
          ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",

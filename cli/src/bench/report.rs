@@ -12,7 +12,7 @@ const NAME: usize = 26;
 /// The column titles, matching [`row`].
 pub fn header() -> String {
     format!(
-        "{:<NAME$} {:>11} {:>9} {:>9} {:>9} | {:>11} {:>9} {:>9} | {:>6}\n{}",
+        "{:<NAME$} {:>11} {:>9} {:>9} {:>9} | {:>11} {:>9} {:>9} {:>9} | {:>6}\n{}",
         "workload",
         "entries/s",
         "MiB/s",
@@ -20,9 +20,10 @@ pub fn header() -> String {
         "p99 sync",
         "raw ent/s",
         "raw MiB/s",
+        "raw p50",
         "raw p99",
         "ratio",
-        "-".repeat(NAME + 90),
+        "-".repeat(NAME + 100),
     )
 }
 
@@ -40,13 +41,14 @@ pub fn workload_name(size: u64, batch: u64, writers: u64) -> String {
 /// ratio of the raw one.
 pub fn row(name: &str, wal: &Sample, raw: &Sample) -> String {
     format!(
-        "{name:<NAME$} {:>11} {:>9.1} {:>9} {:>9} | {:>11} {:>9.1} {:>9} | {:>5.2}x",
+        "{name:<NAME$} {:>11} {:>9.1} {:>9} {:>9} | {:>11} {:>9.1} {:>9} {:>9} | {:>5.2}x",
         format_count(wal.entries_per_sec() as u64),
         wal.mib_per_sec(),
         millis(wal.percentile(50)),
         millis(wal.percentile(99)),
         format_count(raw.entries_per_sec() as u64),
         raw.mib_per_sec(),
+        millis(raw.percentile(50)),
         millis(raw.percentile(99)),
         wal.entries_per_sec() / raw.entries_per_sec().max(f64::MIN_POSITIVE),
     )
