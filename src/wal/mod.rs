@@ -42,7 +42,7 @@ const MIN_SEGMENT_SIZE: u64 = 1 << 10;
 #[non_exhaustive]
 pub struct Options {
     /// Target size of a segment file. Default: 64 MiB; at least 1 KiB. A batch larger than a
-    /// segment gets a segment of its own.
+    /// segment gets a segment of its own, as large as it needs.
     pub segment_size: u64,
     /// Largest accepted entry payload. Default: 16 MiB; at most `u32::MAX`.
     pub max_entry_size: u64,
@@ -483,8 +483,8 @@ impl Wal {
             return Ok(Lsn(writer.next_lsn - 1));
         }
         let len = writer.encode(&self.ctx, record)?;
-        if writer.must_rotate(&self.ctx, len) {
-            let rotation = writer.rotate(&self.ctx, &read.log)?;
+        if writer.must_rotate(len) {
+            let rotation = writer.rotate(&self.ctx, &read.log, len)?;
             drop(read);
             self.follow_rotation(rotation);
             writer.encode(&self.ctx, record)?;

@@ -57,7 +57,6 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
-    records_start: u64,
 }
 
 impl Scanned {
@@ -199,10 +198,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .iter()
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
-    let mut replay = Replay {
-        prezeroed: options.segment_size,
-        ..Replay::default()
-    };
+    let mut replay = Replay::default();
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
         let file = fs
@@ -278,9 +274,10 @@ impl Replayed {
             path,
             buf,
             end,
-            records_start,
             ..
         } = tail;
+        // Every frame lies in space zero-filled before use: the file's length.
+        let capacity = buf.len() as u64;
         drop(buf);
         let file = fs
             .open(&path, OpenMode::ReadWrite)
@@ -321,7 +318,7 @@ impl Replayed {
             path,
             file,
             offset: end,
-            records_start,
+            capacity,
         };
         Ok(Recovered {
             log,
@@ -344,8 +341,6 @@ struct Replay {
     expect: Option<(u64, u64)>,
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
-    /// How much of each segment was zero-filled before use.
-    prezeroed: u64,
 }
 
 impl Replay {
@@ -411,8 +406,7 @@ impl Replay {
             }
             None => return Err(malformed(&path, checkpoint_at, "missing checkpoint")),
         }
-        let records_start = frames.position();
-        let mut end = records_start;
+        let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
             match item {
@@ -447,8 +441,7 @@ impl Replay {
             let lost_lsn = self.next_lsn.unwrap_or(u64::MAX);
             let from = stop.offset + FRAME_ALIGN;
             let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
-            let torn = stop.error.is_none()
-                || torn_plausible(&buf, stop.offset, header.salt, self.prezeroed);
+            let torn = stop.error.is_none() || torn_plausible(&buf, stop.offset, header.salt);
             let stopped = Stopped {
                 path: path.clone(),
                 stop,
@@ -466,7 +459,6 @@ impl Replay {
             file,
             buf,
             end,
-            records_start,
         });
         Ok(())
     }
