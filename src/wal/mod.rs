@@ -247,7 +247,9 @@ impl Wal {
     /// [`Error::NotContiguous`], [`Error::TermRegression`], [`Error::EntryTooLarge`],
     /// [`Error::BelowCommitted`], [`Error::Compacted`], [`Error::CommitBeyondLast`],
     /// [`Error::SnapshotOutOfDate`], [`Error::InvalidCall`] for the rules above;
-    /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails.
+    /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails, or (once,
+    /// writing nothing) if background upkeep failed since the last write: preparing the next
+    /// segment (ENOSPC shows here before the active segment is full) or deleting purged ones.
     pub fn append(&self, batch: &Batch) -> Result<Lsn> {
         let max = self.ctx.options.max_entry_size;
         self.commit(
