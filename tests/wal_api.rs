@@ -628,6 +628,10 @@ fn durability_callbacks_fire_in_lsn_order_after_the_sync() {
             Box::new(move |r| order.lock().unwrap().push((lsn, r.is_ok()))),
         );
     }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let never = Lsn(lsns[19].0 + 1);
+    wal.on_durable(never, Box::new(move |r| tx.send(r).unwrap()));
+    assert!(matches!(rx.recv().unwrap(), Err(Error::InvalidCall(_))));
     drop(wal);
     let order = order.lock().unwrap();
     assert_eq!(
