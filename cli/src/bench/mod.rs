@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 1_000_000)]
     syncs: u64,
     /// Entries written, reopened and read back in the last step; 0 skips it.
-    #[arg(long, default_value_t = 262_144)]
+    #[arg(long, default_value_t = 1 << 20)]
     read_entries: u64,
     /// Payload size of the read-back entries.
     #[arg(long, value_parser = parse_size, default_value = "1KiB")]
