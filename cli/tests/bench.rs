@@ -73,6 +73,18 @@ fn bench_rejects_bad_options_with_a_message() {
         (&["bench", "--sizes", "0"][..], "at least 1 byte"),
         (&["bench", "--sizes", "12x"][..], "unknown unit"),
         (&["bench", "--batches", "0"][..], "--batches"),
+        (
+            &["bench", "--sizes", "32MiB"][..],
+            "at most the log's largest entry",
+        ),
+        (
+            &["bench", "--sizes", "16MiB", "--batches", "256"][..],
+            "at most 1 GiB",
+        ),
+        (
+            &["bench", "--seconds", "nan"][..],
+            "--seconds must be a positive number",
+        ),
     ] {
         let run = raftwal(args);
         assert_eq!(run.code, Some(2), "{args:?}: {run:?}");

@@ -57,8 +57,28 @@ pub struct BenchArgs {
     dir: Option<PathBuf>,
 }
 
+/// Largest batch a workload may write at once (it is held in memory twice).
+const MAX_BATCH_BYTES: u64 = 1 << 30;
+
 impl BenchArgs {
-    fn limit(&self) -> Result<Limit, CliError> {
+    /// Checks what clap cannot see alone and returns the per-measurement limit.
+    fn validate(&self) -> Result<Limit, CliError> {
+        let max_entry = Options::default().max_entry_size;
+        if self
+            .sizes
+            .iter()
+            .chain([&self.read_size])
+            .any(|&s| s > max_entry)
+        {
+            return Err(CliError::Usage(
+                "entry sizes must be at most the log's largest entry, 16 MiB",
+            ));
+        }
+        if self.largest_batch() > MAX_BATCH_BYTES {
+            return Err(CliError::Usage(
+                "a batch (size x entries) must be at most 1 GiB",
+            ));
+        }
         let duration = Duration::try_from_secs_f64(self.seconds)
             .ok()
             .filter(|d| !d.is_zero())
@@ -67,6 +87,12 @@ impl BenchArgs {
             duration,
             max_syncs: self.syncs,
         })
+    }
+
+    /// Payload bytes of the largest batch of the run.
+    fn largest_batch(&self) -> u64 {
+        let size = self.sizes.iter().max().copied().unwrap_or(0);
+        size.saturating_mul(self.batches.iter().max().copied().unwrap_or(0))
     }
 
     fn group_commit(&self) -> bool {
@@ -85,7 +111,7 @@ impl BenchArgs {
 /// # Errors
 /// The first error of the log or the file system; the temp dir is removed either way.
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
-    let limit = args.limit()?;
+    let limit = args.validate()?;
     let mut builder = tempfile::Builder::new();
     builder.prefix("raftwal-bench-");
     let root = match &args.dir {
@@ -97,9 +123,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         args.dir.clone().unwrap_or_default(),
     ))?;
 
-    let largest_batch = args.sizes.iter().max().copied().unwrap_or(0)
-        * args.batches.iter().max().copied().unwrap_or(0);
-    let raw_len = args.segment_size.max(2 * largest_batch);
+    let raw_len = args.segment_size.max(2 * args.largest_batch());
     let raw_path = root.path().join("raw");
     let mut raw = RawFile::create(&raw_path, raw_len).map_err(CliError::io("create", &raw_path))?;
 
