@@ -131,17 +131,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         eprintln!("note: this is a debug build; numbers mean little without --release");
     }
     println!(
-        "raftwal bench in {} ({:.1} s per measurement in {} alternating log/raw slices after a \
-         warm-up slice on the log, at most {} syncs, {} segments)\n\
+        "raftwal bench in {}, {} segments\n\
+         each workload: {secs:.1} s on the log and {secs:.1} s raw, in {} alternating slices \
+         after a warm-up slice on the log (at most {} syncs a side)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
          ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",
         root.path().display(),
-        limit.duration.as_secs_f64(),
+        format_size(args.segment_size),
         args.rounds,
         args.syncs,
-        format_size(args.segment_size),
         format_size(raw_len),
+        secs = limit.duration.as_secs_f64(),
     );
     println!("{}", report::header());
 
