@@ -12,7 +12,7 @@ use openraft::{
     BasicNode, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
     StorageIOError, StoredMembership,
 };
-use raftwal::adapters::openraft::{LogCodec, OpenraftLog};
+use raftwal::adapters::openraft::{LogCodec, OpenraftLog, decode_basic_node, encode_basic_node};
 use raftwal::{DecodeError, Options};
 
 openraft::declare_raft_types!(
@@ -30,13 +30,11 @@ impl LogCodec for Config {
     }
 
     fn encode_node(node: &BasicNode, out: &mut Vec<u8>) {
-        out.extend_from_slice(node.addr.as_bytes());
+        encode_basic_node(node, out);
     }
 
     fn decode_node(bytes: &[u8]) -> Result<BasicNode, DecodeError> {
-        let addr =
-            std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed { what: "node" })?;
-        Ok(BasicNode::new(addr))
+        decode_basic_node(bytes)
     }
 }
 

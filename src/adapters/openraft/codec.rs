@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{BufMut, Bytes};
-use openraft::{EntryPayload, LeaderId, LogId, Membership, RaftTypeConfig, Vote};
+use openraft::{BasicNode, EntryPayload, LeaderId, LogId, Membership, RaftTypeConfig, Vote};
 
 use crate::error::DecodeError;
 use crate::types::{Entry, HardState, SnapshotMeta};
@@ -41,7 +41,7 @@ use crate::types::{Entry, HardState, SnapshotMeta};
 ///
 /// ```
 /// use raftwal::DecodeError;
-/// use raftwal::adapters::openraft::LogCodec;
+/// use raftwal::adapters::openraft::{LogCodec, decode_basic_node, encode_basic_node};
 ///
 /// openraft::declare_raft_types!(pub Config: D = String, R = String);
 ///
@@ -53,11 +53,10 @@ use crate::types::{Entry, HardState, SnapshotMeta};
 ///         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Malformed { what: "request" })
 ///     }
 ///     fn encode_node(node: &openraft::BasicNode, out: &mut Vec<u8>) {
-///         out.extend_from_slice(node.addr.as_bytes());
+///         encode_basic_node(node, out);
 ///     }
 ///     fn decode_node(bytes: &[u8]) -> Result<openraft::BasicNode, DecodeError> {
-///         let addr = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed { what: "node" })?;
-///         Ok(openraft::BasicNode::new(addr))
+///         decode_basic_node(bytes)
 ///     }
 /// }
 /// ```
@@ -82,6 +81,22 @@ pub trait LogCodec: RaftTypeConfig<NodeId = u64, Entry = openraft::Entry<Self>> 
 }
 
 /// Bytes before the payload: the leader node id and the payload kind.
+/// [`LogCodec::encode_node`] for openraft's [`BasicNode`]: its address as UTF-8.
+pub fn encode_basic_node(node: &BasicNode, out: &mut Vec<u8>) {
+    out.extend_from_slice(node.addr.as_bytes());
+}
+
+/// [`LogCodec::decode_node`] for openraft's [`BasicNode`].
+///
+/// # Errors
+/// [`DecodeError::Malformed`] if the address is not UTF-8.
+pub fn decode_basic_node(bytes: &[u8]) -> Result<BasicNode, DecodeError> {
+    let addr = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed {
+        what: "node address is not UTF-8",
+    })?;
+    Ok(BasicNode::new(addr))
+}
+
 const HEADER_LEN: usize = 8 + 1;
 
 const KIND_BLANK: u8 = 0;
@@ -174,7 +189,7 @@ pub(super) fn decode_entry<C: LogCodec>(entry: &Entry) -> Result<openraft::Entry
     let (log_id, mut r) = decode_header(entry)?;
     let payload = match r.u8()? {
         KIND_BLANK => EntryPayload::Blank,
-        KIND_NORMAL => EntryPayload::Normal(C::decode_data(r.rest())?),
+        KIND_NORMAL => EntryPayload::Normal(C::decode_data(r.take_rest())?),
         KIND_MEMBERSHIP => EntryPayload::Membership(decode_membership::<C>(&mut r)?),
         _ => {
             return Err(DecodeError::Malformed {
@@ -317,5 +332,198 @@ impl<'a> Reader<'a> {
 
     fn rest(&self) -> &'a [u8] {
         self.rest
+    }
+
+    fn take_rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.rest)
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+
+    use std::io::Cursor; // named unqualified by `declare_raft_types!`
+
+    openraft::declare_raft_types!(Config: D = u64, R = ());
+
+    impl LogCodec for Config {
+        fn encode_data(data: &u64, out: &mut Vec<u8>) {
+            out.extend_from_slice(&data.to_le_bytes());
+        }
+        fn decode_data(bytes: &[u8]) -> Result<u64, DecodeError> {
+            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| {
+                DecodeError::BadLength {
+                    len: bytes.len() as u64,
+                    max: 8,
+                }
+            })?))
+        }
+        fn encode_node(node: &BasicNode, out: &mut Vec<u8>) {
+            encode_basic_node(node, out);
+        }
+        fn decode_node(bytes: &[u8]) -> Result<BasicNode, DecodeError> {
+            decode_basic_node(bytes)
+        }
+    }
+
+    fn log_id(term: u64, node_id: u64, index: u64) -> LogId<u64> {
+        LogId::new(LeaderId::new(term, node_id), index)
+    }
+
+    fn entry(id: LogId<u64>, payload: EntryPayload<Config>) -> openraft::Entry<Config> {
+        openraft::Entry {
+            log_id: id,
+            payload,
+        }
+    }
+
+    fn joint_membership() -> Membership<u64, BasicNode> {
+        let nodes = BTreeMap::from([
+            (1, BasicNode::new("a:1")),
+            (2, BasicNode::new("b:2")),
+            (3, BasicNode::new("")),
+            (9, BasicNode::new("learner:9")),
+        ]);
+        Membership::new(vec![BTreeSet::from([1, 2]), BTreeSet::from([2, 3])], nodes)
+    }
+
+    #[test]
+    fn entries_round_trip_with_their_leader_node_id() {
+        let cases = [
+            entry(log_id(0, 0, 0), EntryPayload::Blank),
+            entry(log_id(7, 3, 41), EntryPayload::Normal(0x1122_3344)),
+            entry(log_id(2, u64::MAX, 5), EntryPayload::Normal(u64::MAX)),
+            entry(
+                log_id(9, 1, 1 << 40),
+                EntryPayload::Membership(joint_membership()),
+            ),
+        ];
+        for want in cases {
+            let stored = encode_entry(&want).unwrap();
+            assert_eq!(
+                stored.index,
+                want.log_id.index + 1,
+                "index maps to raftwal's"
+            );
+            assert_eq!(stored.term, want.log_id.leader_id.term);
+            assert_eq!(decode_log_id(&stored).unwrap(), want.log_id);
+            assert_eq!(decode_entry::<Config>(&stored).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn index_u64_max_is_unrepresentable() {
+        let e = entry(log_id(1, 1, u64::MAX), EntryPayload::Blank);
+        assert_eq!(encode_entry(&e), Err(Unrepresentable("index u64::MAX")));
+    }
+
+    #[test]
+    fn malformed_entries_are_errors_not_panics() {
+        let good = encode_entry(&entry(
+            log_id(3, 1, 4),
+            EntryPayload::Membership(joint_membership()),
+        ))
+        .unwrap();
+        let with_data = |data: Vec<u8>| Entry::new(5, 3, data);
+        let mut unknown_kind = good.data.to_vec();
+        unknown_kind[8] = 7;
+        let mut trailing = good.data.to_vec();
+        trailing.push(0);
+        let cases: [(&str, Entry, DecodeError); 5] = [
+            (
+                "short header",
+                with_data(vec![1, 2, 3]),
+                DecodeError::Truncated {
+                    needed: 8,
+                    available: 3,
+                },
+            ),
+            (
+                "no kind",
+                with_data(vec![0; 8]),
+                DecodeError::Truncated {
+                    needed: 1,
+                    available: 0,
+                },
+            ),
+            (
+                "unknown kind",
+                with_data(unknown_kind),
+                DecodeError::Malformed {
+                    what: "openraft payload kind",
+                },
+            ),
+            (
+                "trailing bytes",
+                with_data(trailing),
+                DecodeError::Malformed {
+                    what: "bytes after an openraft payload",
+                },
+            ),
+            (
+                "raftwal index 0",
+                Entry::new(0, 3, good.data.clone()),
+                DecodeError::Malformed {
+                    what: "openraft entry at raftwal index 0",
+                },
+            ),
+        ];
+        for (name, stored, want) in cases {
+            assert_eq!(decode_entry::<Config>(&stored).unwrap_err(), want, "{name}");
+        }
+        // Every cut of a membership entry fails cleanly.
+        for len in 0..good.data.len() {
+            let cut = with_data(good.data.slice(..len).to_vec());
+            assert!(decode_entry::<Config>(&cut).is_err(), "cut at {len}");
+        }
+    }
+
+    #[test]
+    fn votes_round_trip_through_the_hard_state_and_keep_commit() {
+        let kept = HardState {
+            term: 1,
+            vote: 0,
+            commit: 17,
+        };
+        let cases = [
+            Vote::new(1, 0),
+            Vote::new(5, 3),
+            Vote::new_committed(5, 3),
+            Vote::new_committed(u64::MAX, MAX_VOTE_NODE_ID),
+        ];
+        for vote in cases {
+            let hs = vote_into_hard_state(&vote, kept).unwrap();
+            assert_eq!(hs.commit, 17);
+            assert_eq!(vote_from_hard_state(&hs), Some(vote));
+        }
+        assert_eq!(vote_from_hard_state(&HardState::default()), None);
+        assert_eq!(
+            vote_into_hard_state(&Vote::new(1, MAX_VOTE_NODE_ID + 1), kept),
+            Err(Unrepresentable("vote for a node id over 2^63 - 1"))
+        );
+    }
+
+    #[test]
+    fn purged_ids_round_trip_through_the_snapshot_meta() {
+        for id in [log_id(0, 0, 0), log_id(4, 2, 20), log_id(1, u64::MAX, 7)] {
+            let meta = purged_meta(&id).unwrap();
+            assert_eq!(meta.index, id.index + 1);
+            assert_eq!(purged_from_meta(&meta), Ok(Some(id)));
+        }
+        assert_eq!(purged_from_meta(&SnapshotMeta::default()), Ok(None));
+        let short = SnapshotMeta {
+            index: 3,
+            term: 1,
+            conf_state: Bytes::from_static(&[1, 2]),
+        };
+        assert_eq!(
+            purged_from_meta(&short),
+            Err(DecodeError::Truncated {
+                needed: 8,
+                available: 2
+            })
+        );
     }
 }

@@ -29,7 +29,7 @@
 //! ```
 //! # use raftwal::DecodeError;
 //! use openraft::storage::RaftLogStorage;
-//! use raftwal::adapters::openraft::{LogCodec, OpenraftLog};
+//! use raftwal::adapters::openraft::{LogCodec, OpenraftLog, decode_basic_node, encode_basic_node};
 //!
 //! openraft::declare_raft_types!(pub Config: D = Vec<u8>, R = ());
 //!
@@ -41,11 +41,10 @@
 //!         Ok(bytes.to_vec())
 //!     }
 //!     fn encode_node(node: &openraft::BasicNode, out: &mut Vec<u8>) {
-//!         out.extend_from_slice(node.addr.as_bytes());
+//!         encode_basic_node(node, out);
 //!     }
 //!     fn decode_node(bytes: &[u8]) -> Result<openraft::BasicNode, DecodeError> {
-//!         let addr = std::str::from_utf8(bytes).map_err(|_| DecodeError::Malformed { what: "node" })?;
-//!         Ok(openraft::BasicNode::new(addr))
+//!         decode_basic_node(bytes)
 //!     }
 //! }
 //!
@@ -64,7 +63,7 @@
 
 mod codec;
 
-pub use codec::LogCodec;
+pub use codec::{LogCodec, decode_basic_node, encode_basic_node};
 
 use std::fmt::Debug;
 use std::io;
