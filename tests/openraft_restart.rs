@@ -347,3 +347,50 @@ async fn flush_callback_waits_for_fdatasync_while_entries_are_readable_at_once()
     assert!(gate.arrived() > arrived);
     drop(log);
 }
+
+#[tokio::test]
+async fn a_purge_point_the_log_contradicts_resets_the_log_unless_it_holds_committed_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open_log(dir.path());
+    log.blocking_append(blanks(1, 0, 0..=5)).await.unwrap();
+    log.save_committed(Some(log_id(1, 0, 3))).await.unwrap();
+
+    // Entry 2 has term 1; a purge to (term 3, index 2) says the log after it is another history,
+    // but entry 3 is committed: refused, nothing changes.
+    assert!(log.purge(log_id(3, 0, 2)).await.is_err());
+    assert_eq!(
+        log.try_get_log_entries(..).await.unwrap(),
+        blanks(1, 0, 0..=5)
+    );
+
+    // Past the committed entries the stale suffix goes, and the purge point is the new end.
+    log.purge(log_id(3, 0, 4)).await.unwrap();
+    let state = LogState {
+        last_purged_log_id: Some(log_id(3, 0, 4)),
+        last_log_id: Some(log_id(3, 0, 4)),
+    };
+    let after = assert_survives_reopen(dir.path(), log, state).await;
+    assert!(after.entries.is_empty());
+    assert_eq!(
+        after.committed,
+        Some(log_id(3, 0, 4)),
+        "committed is at most the purge point"
+    );
+}
+
+#[tokio::test]
+async fn entries_at_or_below_the_purge_point_are_already_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open_log(dir.path());
+    log.blocking_append(blanks(1, 0, 0..=3)).await.unwrap();
+    log.purge(log_id(1, 0, 5)).await.unwrap();
+
+    log.blocking_append(blanks(1, 0, 4..=7)).await.unwrap();
+
+    let state = LogState {
+        last_purged_log_id: Some(log_id(1, 0, 5)),
+        last_log_id: Some(log_id(1, 0, 7)),
+    };
+    let after = assert_survives_reopen(dir.path(), log, state).await;
+    assert_eq!(after.entries, blanks(1, 0, 6..=7));
+}

@@ -272,10 +272,15 @@ impl<C: LogCodec> OpenraftLog<C> {
         &mut self,
         entries: impl IntoIterator<Item = openraft::Entry<C>>,
     ) -> Result<Lsn, OpenraftLogError> {
-        let entries = entries
+        let mut entries = entries
             .into_iter()
             .map(|entry| codec::encode_entry(&entry))
             .collect::<Result<Vec<_>, _>>()?;
+        // NB: entries at or below the last purged id are already covered by a snapshot, and the
+        // log keeps only what follows it: appending them again changes nothing. (openraft's suite
+        // does this right after `get_initial_state` purged up to the state machine.)
+        let purged = self.wal.snapshot_meta().index;
+        entries.retain(|entry| entry.index > purged);
         let Some(first) = entries.first() else {
             return Ok(self.last_lsn);
         };
@@ -318,16 +323,24 @@ impl<C: LogCodec> OpenraftLog<C> {
         let meta = codec::purged_meta(log_id)?;
         let first = self.wal.first_index();
         let last = self.wal.last_index();
-        if meta.index + 1 < first {
+        if meta.index < first.saturating_sub(1) {
             // An empty log adopted a later start (see `adopt_start`): nothing is there to purge.
             return Ok(());
         }
-        let diverges = || self.wal.term(meta.index).map(|term| term != meta.term);
-        if meta.index >= last || diverges()? {
+        if meta.index >= last || self.wal.term(meta.index)? != meta.term {
             // NB: past the end, or the log does not hold this id. Entries after a mismatch belong
             // to another history (log matching) and cannot follow the purge point; openraft gets
             // here when its state machine is ahead of a stale log. The snapshot install resets the
-            // log to end at the purge point and records it, in one atomic write.
+            // log to end at the purge point and records it, in one atomic write. Committed
+            // entries are never among those dropped.
+            let committed = self.wal.hard_state().commit;
+            if committed > meta.index {
+                return Err(Error::BelowCommitted {
+                    index: meta.index + 1,
+                    committed,
+                }
+                .into());
+            }
             let lsn = self.write(&Batch {
                 snapshot: Some(meta),
                 ..Batch::default()
