@@ -197,10 +197,17 @@ async fn writes_commit_across_a_follower_restart() {
     let second = requests("b");
     let last_index = write(&router, leader, &second).await;
 
-    // Its directory holds everything it had acknowledged before it stopped.
+    // Its directory holds the writes, its vote and how far they were committed; with no
+    // snapshots, its restarted state machine can get the first writes only by re-applying them
+    // from there.
     let mut log = open_log(dirs[&follower].path());
     let state = log.get_log_state().await.unwrap();
     assert!(state.last_log_id.unwrap().index >= first_index);
+    assert!(log.read_committed().await.unwrap().unwrap().index >= first_index);
+    assert_eq!(
+        log.read_vote().await.unwrap().unwrap().leader_id.node_id,
+        leader
+    );
     drop(log);
 
     machines.insert(

@@ -225,9 +225,11 @@ struct SyncGate {
 }
 
 impl SyncGate {
-    fn set_closed(&self, closed: bool) {
-        self.state.lock().unwrap().0 = closed;
-        self.opened.notify_all();
+    /// Closes the gate until the returned guard is dropped (also when a failed assertion
+    /// unwinds, so the WAL's threads can finish and the test ends instead of hanging).
+    fn close(&self) -> OpenOnDrop<'_> {
+        self.state.lock().unwrap().0 = true;
+        OpenOnDrop(self)
     }
 
     fn arrived(&self) -> u64 {
@@ -240,6 +242,16 @@ impl SyncGate {
         while state.0 {
             state = self.opened.wait(state).unwrap();
         }
+    }
+}
+
+/// Reopens a [`SyncGate`] when dropped.
+struct OpenOnDrop<'a>(&'a SyncGate);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().0 = false;
+        self.0.opened.notify_all();
     }
 }
 
@@ -318,13 +330,21 @@ async fn flush_callback_waits_for_fdatasync_while_entries_are_readable_at_once()
     let mut log = OpenraftLog::<Config>::new(wal).unwrap();
     let mut reader = log.get_log_reader().await;
 
-    gate.set_closed(true);
+    let closed = gate.close();
     let arrived = gate.arrived();
     let append =
         tokio::spawn(async move { log.blocking_append(blanks(1, 0, 0..=2)).await.map(|()| log) });
-    while gate.arrived() == arrived {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    // Declared after `append` and `reader`, so dropped before them if an assertion fails.
+    let closed = closed;
+    // Wait for the WAL's sync to reach the gate, or for a callback that did not wait for one.
+    let sync_or_ack = async {
+        while gate.arrived() == arrived && !append.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), sync_or_ack)
+        .await
+        .expect("neither a sync nor the flush callback came");
     // A sync is held at the gate, so no data can be durable: the callback must not have fired.
     // (The pause only gives a premature callback time to show; correctness never depends on it.)
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -339,7 +359,7 @@ async fn flush_callback_waits_for_fdatasync_while_entries_are_readable_at_once()
         "appended entries are readable before the sync"
     );
 
-    gate.set_closed(false);
+    drop(closed);
     let log = append
         .await
         .unwrap()

@@ -40,6 +40,8 @@ use crate::types::{Entry, HardState, SnapshotMeta};
 /// # Example
 ///
 /// ```
+/// use std::io::Cursor; // `declare_raft_types!` names it unqualified
+///
 /// use raftwal::DecodeError;
 /// use raftwal::adapters::openraft::{LogCodec, decode_basic_node, encode_basic_node};
 ///
@@ -340,7 +342,6 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -27,8 +27,10 @@
 //! # Example
 //!
 //! ```
-//! # use raftwal::DecodeError;
+//! use std::io::Cursor; // `declare_raft_types!` names it unqualified
+//!
 //! use openraft::storage::RaftLogStorage;
+//! use raftwal::DecodeError;
 //! use raftwal::adapters::openraft::{LogCodec, OpenraftLog, decode_basic_node, encode_basic_node};
 //!
 //! openraft::declare_raft_types!(pub Config: D = Vec<u8>, R = ());
