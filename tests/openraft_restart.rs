@@ -7,6 +7,7 @@ mod openraft_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -413,4 +414,41 @@ async fn entries_at_or_below_the_purge_point_are_already_covered() {
     };
     let after = assert_survives_reopen(dir.path(), log, state).await;
     assert_eq!(after.entries, blanks(1, 0, 6..=7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_a_contiguous_log_while_it_is_appended_and_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open_log(dir.path());
+    let mut reader = log.get_log_reader().await;
+    let writing = Arc::new(AtomicBool::new(true));
+    let reads = tokio::spawn({
+        let writing = Arc::clone(&writing);
+        async move {
+            let mut reads = 0u64;
+            while writing.load(Ordering::Acquire) {
+                let entries = reader
+                    .try_get_log_entries(..)
+                    .await
+                    .expect("read during a purge");
+                let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+                let contiguous = indexes.windows(2).all(|w| w[1] == w[0] + 1);
+                assert!(contiguous, "a read saw a hole: {indexes:?}");
+                reads += 1;
+            }
+            reads
+        }
+    });
+    for round in 0..40 {
+        log.blocking_append(blanks(1, 0, round * 10..round * 10 + 10))
+            .await
+            .unwrap();
+        log.purge(log_id(1, 0, round * 10 + 5)).await.unwrap();
+    }
+    writing.store(false, Ordering::Release);
+    assert!(reads.await.unwrap() > 0);
+    assert_eq!(
+        log.try_get_log_entries(..).await.unwrap(),
+        blanks(1, 0, 396..400)
+    );
 }

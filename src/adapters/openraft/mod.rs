@@ -368,9 +368,6 @@ fn log_id_at(wal: &Wal, index: u64) -> Result<LogId<u64>, OpenraftLogError> {
     codec::decode_log_id(entry).map_err(|source| OpenraftLogError::Decode { index, source })
 }
 
-/// Attempts at a read that concurrent purges or truncations keep moving out from under.
-const READ_ATTEMPTS: usize = 4;
-
 /// Entries with openraft indexes in `range`; those not in the log are left out.
 fn read_entries<C: LogCodec>(
     wal: &Wal,
@@ -389,10 +386,10 @@ fn read_entries<C: LogCodec>(
         Bound::Unbounded => u64::MAX,
     }
     .saturating_add(1);
-    let mut attempt = 1;
+    let mut bounds = (wal.first_index(), wal.last_index());
     loop {
-        let lo = lo.max(wal.first_index());
-        let hi = hi.min(wal.last_index().saturating_add(1));
+        let lo = lo.max(bounds.0);
+        let hi = hi.min(bounds.1.saturating_add(1));
         if lo >= hi {
             return Ok(Vec::new());
         }
@@ -408,9 +405,14 @@ fn read_entries<C: LogCodec>(
                     })
                     .collect();
             }
-            // The bounds moved between reading them and reading the entries: read them again.
-            Err(Error::Compacted { .. } | Error::Unavailable { .. }) if attempt < READ_ATTEMPTS => {
-                attempt += 1;
+            Err(e @ (Error::Compacted { .. } | Error::Unavailable { .. })) => {
+                // A purge or truncation moved the bounds after they were read: read again
+                // within the new ones. Bounds that did not move mean a real error.
+                let moved = (wal.first_index(), wal.last_index());
+                if moved == bounds {
+                    return Err(e.into());
+                }
+                bounds = moved;
             }
             Err(e) => return Err(e.into()),
         }
