@@ -105,9 +105,14 @@ const KIND_BLANK: u8 = 0;
 const KIND_NORMAL: u8 = 1;
 const KIND_MEMBERSHIP: u8 = 2;
 
-/// The raftwal index of openraft index `index`, or `None` past the last representable one.
-pub(super) fn wal_index(index: u64) -> Option<u64> {
-    index.checked_add(1)
+/// The raftwal index of openraft index `index`.
+///
+/// # Errors
+/// For `u64::MAX`, which has no raftwal index.
+pub(super) fn wal_index(index: u64) -> Result<u64, Unrepresentable> {
+    index
+        .checked_add(1)
+        .ok_or(Unrepresentable("index u64::MAX"))
 }
 
 /// Encodes an openraft entry as a raftwal entry (layout in the module docs).
@@ -118,7 +123,7 @@ pub(super) fn wal_index(index: u64) -> Option<u64> {
 pub(super) fn encode_entry<C: LogCodec>(
     entry: &openraft::Entry<C>,
 ) -> Result<Entry, Unrepresentable> {
-    let index = wal_index(entry.log_id.index).ok_or(Unrepresentable("index u64::MAX"))?;
+    let index = wal_index(entry.log_id.index)?;
     let mut data = Vec::with_capacity(HEADER_LEN + 32);
     data.put_u64_le(entry.log_id.leader_id.node_id);
     match &entry.payload {
@@ -274,7 +279,7 @@ pub(super) fn vote_from_hard_state(hs: &HardState) -> Option<Vote<u64>> {
 /// raftwal's, `conf_state` holds the leader node id (u64 LE).
 pub(super) fn purged_meta(purged: &LogId<u64>) -> Result<SnapshotMeta, Unrepresentable> {
     Ok(SnapshotMeta {
-        index: wal_index(purged.index).ok_or(Unrepresentable("index u64::MAX"))?,
+        index: wal_index(purged.index)?,
         term: purged.leader_id.term,
         conf_state: Bytes::copy_from_slice(&purged.leader_id.node_id.to_le_bytes()),
     })

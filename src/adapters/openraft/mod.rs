@@ -216,9 +216,7 @@ impl<C: LogCodec> OpenraftLog<C> {
 
     fn store_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), OpenraftLogError> {
         let commit = match committed {
-            Some(id) => {
-                codec::wal_index(id.index).ok_or(codec::Unrepresentable("index u64::MAX"))?
-            }
+            Some(id) => codec::wal_index(id.index)?,
             None => 0,
         };
         self.write_hard_state(HardState {
