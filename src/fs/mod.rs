@@ -3,6 +3,8 @@
 //!
 //! Errors here are plain [`io::Error`]s; the layers above add the operation and path.
 
+#[cfg(feature = "test-util")]
+pub mod sim;
 mod std_fs;
 
 use std::fmt::Debug;
@@ -12,6 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+#[cfg(feature = "test-util")]
+pub use sim::SimFs;
 pub use std_fs::StdFs;
 
 /// How [`Fs::open`] treats an existing or missing file.
@@ -49,6 +53,10 @@ pub trait Fs: Debug + Send + Sync + 'static {
 }
 
 /// An open file. All I/O is positional, so one handle serves concurrent readers and a writer.
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "a file's length is an I/O call; emptiness is never asked"
+)]
 pub trait File: Debug + Send + Sync {
     /// Reads exactly `buf.len()` bytes at `offset`; [`io::ErrorKind::UnexpectedEof`] if the file
     /// is shorter.
