@@ -91,11 +91,11 @@ struct Disk {
 
 #[derive(Clone, Debug, Default)]
 struct Inode {
-    /// What survives a power cut.
-    durable: Vec<u8>,
+    /// What survives a power cut. Shared with crash points until either side changes.
+    durable: Arc<Vec<u8>>,
     /// What reads see. Invariant: `durable` with every change in `pending` applied in order,
     /// except after a failed sync, when the cache still shows the bytes that sync lost.
-    cache: Vec<u8>,
+    cache: Arc<Vec<u8>>,
     /// Changes since the last successful (or failed) sync.
     pending: Vec<Pending>,
 }
@@ -152,8 +152,9 @@ impl Disk {
                 .copied()
                 .unwrap_or_default();
             let bytes = file_after_crash(&inode.durable, &inode.pending, spec, stale, &mut rng);
+            let bytes = Arc::new(bytes);
             let inode = Inode {
-                durable: bytes.clone(),
+                durable: Arc::clone(&bytes),
                 cache: bytes,
                 pending: Vec::new(),
             };
@@ -254,7 +255,7 @@ impl SimFs {
     pub fn file_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
         let state = self.lock_state();
         let ino = state.disk.lookup(path)?;
-        Ok(state.disk.inode(ino)?.cache.clone())
+        Ok(state.disk.inode(ino)?.cache.to_vec())
     }
 
     /// Media damage: `f` edits the durable bytes of `path`, and the cache follows, as if the
@@ -266,11 +267,12 @@ impl SimFs {
         let mut state = self.lock_state();
         let ino = state.disk.lookup(path)?;
         let inode = state.disk.inode_mut(ino)?;
-        f(&mut inode.durable);
-        inode.cache = inode.durable.clone();
+        f(Arc::make_mut(&mut inode.durable));
+        let mut cache = inode.durable.to_vec();
         for change in &inode.pending {
-            apply_change(&mut inode.cache, change);
+            apply_change(&mut cache, change);
         }
+        inode.cache = Arc::new(cache);
         Ok(())
     }
 
@@ -369,7 +371,7 @@ impl Dir {
 
 impl Inode {
     fn change(&mut self, change: Pending) {
-        apply_change(&mut self.cache, &change);
+        apply_change(Arc::make_mut(&mut self.cache), &change);
         self.pending.push(change);
     }
 }
@@ -592,7 +594,7 @@ impl File for SimFile {
             // NB: built from `durable`, not copied from `cache`: after a failed sync the cache
             // still shows bytes that were lost. The pages count as clean either way.
             let spec = fault.map_or(ImageSpec::EVERYTHING, |_| FAILED_SYNC);
-            inode.durable = file_after_crash(&inode.durable, &pending, &spec, &[], rng);
+            inode.durable = Arc::new(file_after_crash(&inode.durable, &pending, &spec, &[], rng));
             fault.map_or(Ok(()), |e| Err(e.to_io()))
         })
     }
