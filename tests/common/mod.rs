@@ -279,7 +279,7 @@ impl Workload {
 }
 
 /// What was issued and acknowledged, in operation numbers of the file system.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct History {
     /// `states[m]`: the log after the first `m` ops.
     pub states: Vec<LogState>,
@@ -370,48 +370,68 @@ pub fn describe_mismatch(got: &LogState, legal: &[LogState]) -> String {
     )
 }
 
-/// Runs `ops` operations of workload `seed` on a fresh log on `fs`, syncing every few ops (and
-/// acknowledging them in `history`). Stops at the first error and returns it with the history.
+/// A workload running against a log: issues ops, syncs every few, and records it all.
+pub struct Driver {
+    pub wal: Wal,
+    pub workload: Workload,
+    pub history: History,
+    /// The newest ticket not yet synced.
+    unsynced: Option<Lsn>,
+}
+
+impl Driver {
+    /// Opens a new log on `fs` for workload `seed`.
+    pub fn open(fs: &SimFs, options: &Options, seed: u64) -> raftwal::Result<Self> {
+        Ok(Self {
+            wal: open(fs, options)?,
+            workload: Workload::new(seed, (options.max_entry_size as usize).min(3000)),
+            history: History::new(),
+            unsynced: None,
+        })
+    }
+
+    /// Issues the next op and, one time in three, syncs. An op that fails is recorded as issued
+    /// (it may or may not survive a crash) and never acknowledged.
+    pub fn step(&mut self, fs: &SimFs) -> raftwal::Result<()> {
+        let op = self.workload.next_op();
+        let seq = fs.op_count();
+        let result = op.run(&self.wal);
+        let lsn = *result.as_ref().unwrap_or(&Lsn(u64::MAX));
+        self.history.issued(seq, lsn, &self.workload.state);
+        self.unsynced = Some(result?);
+        if self.workload.rng.one_in(3) {
+            self.sync(fs)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs everything issued and acknowledges it.
+    pub fn sync(&mut self, fs: &SimFs) -> raftwal::Result<()> {
+        if let Some(lsn) = self.unsynced {
+            self.wal.sync(lsn)?;
+            self.history.synced(lsn, fs.op_count());
+            self.unsynced = None;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ops` operations of workload `seed` on a fresh log on `fs`, then syncs. Stops at the
+/// first error and returns it with the history so far.
 pub fn drive(
     fs: &SimFs,
     options: &Options,
     seed: u64,
     ops: usize,
 ) -> (History, Option<raftwal::Error>) {
-    let mut history = History::new();
-    let mut workload = Workload::new(seed, (options.max_entry_size as usize).min(3000));
-    let wal = match open(fs, options) {
-        Ok(wal) => wal,
-        Err(e) => return (history, Some(e)),
+    let mut driver = match Driver::open(fs, options, seed) {
+        Ok(driver) => driver,
+        Err(e) => return (History::new(), Some(e)),
     };
-    let mut unsynced = None;
-    for _ in 0..ops {
-        let op = workload.next_op();
-        let seq = fs.op_count();
-        match op.run(&wal) {
-            Ok(lsn) => {
-                history.issued(seq, lsn, &workload.state);
-                unsynced = Some(lsn);
-            }
-            Err(e) => return (history, Some(e)),
-        }
-        if let Some(lsn) = unsynced
-            && workload.rng.one_in(3)
-        {
-            if let Err(e) = wal.sync(lsn) {
-                return (history, Some(e));
-            }
-            history.synced(lsn, fs.op_count());
-            unsynced = None;
-        }
-    }
-    if let Some(lsn) = unsynced {
-        if let Err(e) = wal.sync(lsn) {
-            return (history, Some(e));
-        }
-        history.synced(lsn, fs.op_count());
-    }
-    (history, None)
+    let result = (0..ops)
+        .try_for_each(|_| driver.step(fs))
+        .and_then(|()| driver.sync(fs));
+    (driver.history, result.err())
 }
 
 /// The files in the log directory, as full paths, sorted.
