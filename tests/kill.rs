@@ -123,7 +123,7 @@ fn kill_9_never_loses_an_acknowledged_entry() {
     }
     println!("kill -9: {rounds} rounds, {acked} entries acknowledged and all recovered intact");
     assert!(
-        acked_total > 0,
+        acked > 0,
         "no child ever acknowledged an entry before its kill"
     );
 }
