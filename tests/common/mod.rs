@@ -390,6 +390,19 @@ impl Driver {
         })
     }
 
+    /// Reopens the log on `fs`, which must hold `state`, to continue workload `seed` from it.
+    pub fn resume(
+        fs: &SimFs,
+        options: &Options,
+        seed: u64,
+        state: LogState,
+    ) -> raftwal::Result<Self> {
+        let mut driver = Self::open(fs, options, seed)?;
+        driver.history.states = vec![state.clone()];
+        driver.workload.state = state;
+        Ok(driver)
+    }
+
     /// Issues the next op and, one time in three, syncs. An op that fails is recorded as issued
     /// (it may or may not survive a crash) and never acknowledged.
     pub fn step(&mut self, fs: &SimFs) -> raftwal::Result<()> {
