@@ -21,6 +21,8 @@ const OPS: usize = 60;
 const RANDOM_IMAGES: u64 = 6;
 /// Every this many images, the recovered log is also written to, crashed and reopened.
 const NESTED_EVERY: u64 = 8;
+/// Every this many images, the power is also cut during recovery itself.
+const RECOVERY_CRASH_EVERY: u64 = 16;
 /// How many tests share the image budget (each runs its own seed stream).
 const SHARDS: u64 = 4;
 
@@ -30,6 +32,7 @@ struct Counts {
     points: u64,
     images: u64,
     nested: u64,
+    recovery_images: u64,
     acked_ops: u64,
 }
 
@@ -89,13 +92,46 @@ fn check_point(
                 point.seq, point.op
             )
         };
+        let watch_recovery = c.images.is_multiple_of(RECOVERY_CRASH_EVERY);
+        if watch_recovery {
+            image.capture(Box::new(|op, _| op.mutates()));
+        }
         let got = judge(&image, options, legal).unwrap_or_else(|e| fail(e));
         c.images += 1;
+        if watch_recovery {
+            c.recovery_images +=
+                crash_during_recovery(&image, options, &got, &mut rng).unwrap_or_else(|e| fail(e));
+        }
         if c.images.is_multiple_of(NESTED_EVERY) {
             write_crash_reopen(&image, options, &got).unwrap_or_else(|e| fail(e));
             c.nested += 1;
         }
     }
+}
+
+/// Cuts the power at every write recovery made on `image` (recorded while it opened): each
+/// such image must recover to the very state the first recovery found. Returns images checked.
+fn crash_during_recovery(
+    image: &SimFs,
+    options: &Options,
+    got: &LogState,
+    rng: &mut SimRng,
+) -> Result<u64, String> {
+    image.stop_capture();
+    let mut checked = 0;
+    for point in image.take_crash_points() {
+        for spec in [ImageSpec::NOTHING, ImageSpec::random(rng)] {
+            let again = point.image(&spec, rng.next_u64());
+            judge(&again, options, std::slice::from_ref(got)).map_err(|e| {
+                format!(
+                    "crash during recovery, before op #{} ({:?}), {spec:?}: {e}",
+                    point.seq, point.op
+                )
+            })?;
+            checked += 1;
+        }
+    }
+    Ok(checked)
 }
 
 /// Appends one entry to the recovered log and syncs it, cuts the power, and expects the reopened
@@ -128,8 +164,9 @@ fn run_shard(shard: u64) {
     let c = sweep(shard, budget);
     println!(
         "crash shard {shard}: {} workloads, {} crash points, {} images checked ({} also \
-         written, crashed and reopened), {} acknowledged ops, 0 lost",
-        c.workloads, c.points, c.images, c.nested, c.acked_ops
+         written, crashed and reopened), {} more cut during recovery, {} acknowledged ops, 0 \
+         lost",
+        c.workloads, c.points, c.images, c.nested, c.recovery_images, c.acked_ops
     );
     assert!(c.images >= budget);
 }
