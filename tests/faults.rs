@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Driver, History, judge, small_options};
+use common::{Driver, History, LogState, judge, small_options};
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::{Fault, FaultError, ImageSpec, OpKind, SimRng};
 use raftwal::{Batch, Entry, Error, Options};
@@ -364,4 +364,38 @@ mod kernel {
             }
         }
     }
+}
+
+/// A read or map that fails while the log opens is an `Io` error, not a panic and not a
+/// shorter log; once the device reads again, the log opens whole.
+#[test]
+fn every_failed_read_during_open_is_an_io_error() {
+    let options = small_options();
+    let fs = SimFs::new(3);
+    let (history, error) = common::drive(&fs, &options, 3, 40);
+    assert!(error.is_none(), "{error:?}");
+    let expect = history.states.last().expect("initial state");
+    let mut failed = 0;
+    for op in [OpKind::Read, OpKind::Map, OpKind::List, OpKind::Open] {
+        for nth in 0.. {
+            let image = fs.crash_image(&ImageSpec::NOTHING, 0);
+            image.inject(Fault::nth(op, nth, FaultError::Eio));
+            let before = image.count(op);
+            let outcome = common::open(&image, &options).and_then(|wal| LogState::read(&wal));
+            if image.count(op) <= before + nth {
+                break;
+            }
+            match outcome {
+                Err(Error::Io { .. }) => failed += 1,
+                // The failed call was one the log could do without (a retried or optional read).
+                Ok(state) => assert_eq!(&state, expect, "{op:?} #{nth} failed silently"),
+                Err(e) => panic!("{op:?} #{nth}: {e:?}"),
+            }
+            image.clear_faults();
+            judge(&image, &options, std::slice::from_ref(expect))
+                .unwrap_or_else(|e| panic!("{op:?} #{nth}, device back: {e}"));
+        }
+    }
+    println!("read faults during open: {failed} reported as Io errors");
+    assert!(failed > 0);
 }
