@@ -22,7 +22,7 @@ const RANDOM_IMAGES: u64 = 6;
 /// Every this many images, the recovered log is also written to, crashed and reopened.
 const NESTED_EVERY: u64 = 8;
 /// Every this many images, the power is also cut during recovery itself.
-const RECOVERY_CRASH_EVERY: u64 = 16;
+const RECOVERY_CRASH_EVERY: u64 = 64;
 /// How many tests share the image budget (each runs its own seed stream).
 const SHARDS: u64 = 4;
 

@@ -298,7 +298,9 @@ impl SimFs {
             .iter()
             .find(|(at, f)| f.op == op && (n == *at || (f.sticky && n > *at)))
             .map(|(_, f)| f.error);
-        state.faults.retain(|(at, f)| f.sticky || *at > n);
+        state
+            .faults
+            .retain(|(at, f)| f.op != op || f.sticky || *at > n);
         fired
     }
 }
