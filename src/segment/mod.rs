@@ -21,7 +21,7 @@ use bytes::Bytes;
 pub(crate) use header::HEADER_LEN;
 pub use header::Header;
 pub(crate) use name::{FileName, parse as parse_name, segment_name, temp_name};
-pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero};
+pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero, torn_plausible};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
@@ -58,16 +58,15 @@ pub(crate) fn prepare(
     size: u64,
 ) -> Result<(PathBuf, Arc<dyn File>)> {
     let path = dir.join(segment_name(seq));
-    // A failed earlier attempt may have left the file half made.
-    match fs.remove_file(&path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(io_err(IoOp::Remove, &path)(e));
+    let file = match fs.open(&path, OpenMode::CreateNew) {
+        // A failed earlier attempt left it half made.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs.remove_file(&path).map_err(io_err(IoOp::Remove, &path))?;
+            fs.open(&path, OpenMode::CreateNew)
         }
-        _ => {}
-    }
-    let file = fs
-        .open(&path, OpenMode::CreateNew)
-        .map_err(io_err(IoOp::Open, &path))?;
+        opened => opened,
+    };
+    let file = file.map_err(io_err(IoOp::Open, &path))?;
     file.allocate_zeroed(size)
         .map_err(io_err(IoOp::Allocate, &path))?;
     file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;

@@ -7,7 +7,7 @@
 //! or a disk read of another caller.
 
 mod durable;
-mod recovery;
+pub(crate) mod recovery;
 mod state;
 mod sync;
 mod writer;
@@ -469,7 +469,8 @@ impl Wal {
         apply: impl FnOnce(&mut LogState, &Written) -> bool,
     ) -> Result<Lsn> {
         let mut writer = lock(&self.writer);
-        self.ctx.sync.check()?;
+        self.ctx.sync.check_write()?;
+        writer.check_preparation(&self.ctx)?;
         let read = self.read_side();
         if check(&read.log)? == Effect::None {
             return Ok(Lsn(writer.next_lsn - 1));
@@ -490,6 +491,7 @@ impl Wal {
             self.ctx.sync.poison();
             return Err(Error::InvalidCall("a checked write did not apply"));
         }
+        read.log.check_invariants();
         let compacted = read.log.compacted();
         drop(read);
         if compacted != compacted_before {
@@ -548,6 +550,7 @@ impl Wal {
             }
         }
         let fs = Arc::clone(&self.ctx.fs);
+        let sync = Arc::clone(&self.ctx.sync);
         let dir = self.ctx.dir.clone();
         self.on_durable(
             lsn,
@@ -556,13 +559,21 @@ impl Wal {
                     return;
                 }
                 // NB: oldest first, stopping at a failure, so the files left are contiguous.
-                // One left behind is harmless: replay reads it and the purge after it again.
+                // One left behind is harmless (replay reads it, then the purge after it) and
+                // goes at the next purge after a reopen; the next write reports the failure.
                 for s in &released {
-                    if fs.remove_file(&s.path).is_err() {
+                    if let Err(source) = fs.remove_file(&s.path) {
+                        sync.defer(Error::Io {
+                            op: IoOp::Remove,
+                            path: s.path.clone(),
+                            source,
+                        });
                         break;
                     }
                 }
-                let _ = fs.sync_dir(&dir);
+                if fs.sync_dir(&dir).is_err() {
+                    sync.poison();
+                }
             }),
         );
     }

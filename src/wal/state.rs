@@ -267,17 +267,17 @@ impl LogState {
                     found: first.index,
                 });
             }
-            let commit = self.hard_state.commit;
-            if batch.snapshot.is_none() && first.index <= view.last.index && first.index <= commit {
-                return Err(Error::BelowCommitted {
-                    index: first.index,
-                    committed: commit,
-                });
-            }
             if first.index <= view.compacted.index {
                 return Err(Error::Compacted {
                     index: first.index,
                     first_index: view.first(),
+                });
+            }
+            let commit = self.committed();
+            if batch.snapshot.is_none() && first.index <= view.last.index && first.index <= commit {
+                return Err(Error::BelowCommitted {
+                    index: first.index,
+                    committed: commit,
                 });
             }
             let prev_term = if batch.snapshot.is_some() {
@@ -294,16 +294,16 @@ impl LogState {
             }
             view.last = prev;
         }
-        if let Some(hs) = &batch.hard_state {
-            if hs.term < self.hard_state.term {
-                return Err(Error::InvalidCall("the hard state's term goes backwards"));
-            }
-            if hs.commit > view.last.index {
-                return Err(Error::CommitBeyondLast {
-                    commit: hs.commit,
-                    last_index: view.last.index,
-                });
-            }
+        let hard_state = batch.hard_state.unwrap_or(self.hard_state);
+        if hard_state.term < self.hard_state.term {
+            return Err(Error::InvalidCall("the hard state's term goes backwards"));
+        }
+        // Also catches a snapshot that would reset the log below the commit index.
+        if hard_state.commit > view.last.index {
+            return Err(Error::CommitBeyondLast {
+                commit: hard_state.commit,
+                last_index: view.last.index,
+            });
         }
         let empty =
             batch.entries.is_empty() && batch.hard_state.is_none() && batch.snapshot.is_none();
@@ -319,10 +319,11 @@ impl LogState {
         if index >= self.last_index() {
             return Ok(Effect::None);
         }
-        if index < self.hard_state.commit {
+        let committed = self.committed();
+        if index < committed {
             return Err(Error::BelowCommitted {
                 index: index + 1,
-                committed: self.hard_state.commit,
+                committed,
             });
         }
         if index < self.compacted.index {
@@ -424,6 +425,25 @@ impl LogState {
     /// Records snapshot metadata.
     pub(crate) fn apply_snapshot_meta(&mut self, meta: &SnapshotMeta) {
         self.snapshot = meta.clone();
+    }
+
+    /// The highest index no write may change: the commit index, or a snapshot's (a snapshot
+    /// covers committed entries only).
+    fn committed(&self) -> u64 {
+        self.hard_state.commit.max(self.snapshot.index)
+    }
+
+    /// Checks what every accepted write keeps true. Debug builds only; never run on replayed
+    /// bytes, which are checked by [`DecodeError`]s instead.
+    pub(crate) fn check_invariants(&self) {
+        debug_assert!(
+            self.hard_state.commit <= self.last_index(),
+            "commit beyond the log"
+        );
+        debug_assert!(
+            self.snapshot.index <= self.last_index(),
+            "snapshot beyond the log"
+        );
     }
 
     fn clone_bounds(&self) -> Bounds {
