@@ -688,3 +688,45 @@ fn a_snapshot_bounds_the_log_like_the_commit_index() {
     ));
     assert_eq!((wal.last_index(), wal.term(10).unwrap()), (10, 1));
 }
+
+#[test]
+fn readers_see_whole_entries_while_a_writer_rotates_and_purges() {
+    let tmp = tempfile::tempdir().unwrap();
+    for use_mmap in [true, false] {
+        let mut o = options(4 << 10);
+        o.use_mmap = use_mmap;
+        let wal = Arc::new(open(&tmp.path().join(format!("{use_mmap}")), &o));
+        let done = Arc::new(AtomicU64::new(0));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (wal, done) = (Arc::clone(&wal), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    let mut reads = 0;
+                    while done.load(Ordering::Acquire) == 0 || reads == 0 {
+                        let (first, last) = (wal.first_index(), wal.last_index());
+                        // A purge may pass `first` between the two calls: Compacted is fine.
+                        match wal.entries(first, last + 1, u64::MAX) {
+                            Ok(got) => {
+                                let want = ents(first, first + got.len() as u64, 1, 600);
+                                assert_eq!(got, want);
+                            }
+                            Err(Error::Compacted { .. }) => {}
+                            Err(e) => panic!("{e:?}"),
+                        }
+                        reads += 1;
+                    }
+                })
+            })
+            .collect();
+        for i in 1..=80 {
+            wal.append(&batch(ents(i, i + 1, 1, 600))).unwrap();
+            if i % 20 == 0 {
+                wal.purge_to(EntryId::new(1, i - 10)).unwrap();
+            }
+        }
+        done.store(1, Ordering::Release);
+        for r in readers {
+            r.join().unwrap();
+        }
+    }
+}

@@ -111,6 +111,15 @@ pub struct Batch {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
 
+/// An entry whose payload [`Wal::entries`] reads from its segment file.
+struct PendingRead {
+    /// Position in the result.
+    at: usize,
+    seg: u64,
+    offset: u64,
+    len: u64,
+}
+
 /// What readers see: the log's state and the files its entries are in.
 #[derive(Debug)]
 struct ReadSide {
@@ -370,7 +379,6 @@ impl Wal {
     /// fails.
     pub fn entries(&self, lo: u64, hi: u64, max_size: u64) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
-        // Entries whose bytes must be read: (position in `out`, segment, offset, len).
         let mut reads = Vec::new();
         let mut files = BTreeMap::new();
         {
@@ -382,23 +390,26 @@ impl Wal {
                     Loc::Stored {
                         data: Some(data), ..
                     } => data.clone(),
-                    Loc::Stored {
+                    &Loc::Stored {
                         seg,
                         offset,
                         len,
                         data: None,
                     } => {
-                        reads.push((out.len(), *seg, *offset, u64::from(*len)));
-                        if let Some(file) = read.files.get(seg) {
-                            files.entry(*seg).or_insert_with(|| file.clone());
+                        reads.push(PendingRead {
+                            at: out.len(),
+                            seg,
+                            offset,
+                            len: len.into(),
+                        });
+                        if let Some(file) = read.files.get(&seg) {
+                            files.entry(seg).or_insert_with(|| file.clone());
                         }
                         Bytes::new()
                     }
                     Loc::Missing => {
-                        return Err(Error::Unavailable {
-                            index,
-                            last_index: read.log.last_index(),
-                        });
+                        let last_index = read.log.last_index();
+                        return Err(Error::Unavailable { index, last_index });
                     }
                 };
                 out.push(Entry {
@@ -408,24 +419,20 @@ impl Wal {
                 });
             }
         }
-        for run in reads.chunk_by(|a, b| a.1 == b.1) {
+        // Outside the lock: one read per run of entries in the same segment.
+        for run in reads.chunk_by(|a, b| a.seg == b.seg) {
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
             let file = files
-                .get(&first.1)
-                .ok_or(Error::InvalidCall("entry in an unknown segment"))?;
-            let start = first.2;
-            let span = segment::read_at(
-                file.file.as_ref(),
-                &file.path,
-                start,
-                last.2 + last.3 - start,
-            )?;
-            for &(at, _, offset, len) in run {
-                let from = (offset - start) as usize;
-                if let Some(entry) = out.get_mut(at) {
-                    entry.data = span.slice(from..from + len as usize);
+                .get(&first.seg)
+                .ok_or(Error::InvalidCall("entry in no segment"))?;
+            let span_len = last.offset + last.len - first.offset;
+            let span = segment::read_at(file.file.as_ref(), &file.path, first.offset, span_len)?;
+            for read in run {
+                let from = (read.offset - first.offset) as usize;
+                if let Some(entry) = out.get_mut(read.at) {
+                    entry.data = span.slice(from..from + read.len as usize);
                 }
             }
         }

@@ -466,3 +466,88 @@ impl Bounds {
         self.compacted.index + 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries 6..=9 of 10 bytes each (term 2, then 3 from 8 on), compacted at 5@2.
+    fn log() -> LogState {
+        let mut log = LogState::default();
+        log.apply_purge(EntryId::new(2, 5));
+        let entries = (6..10)
+            .map(|i| Entry::new(i, 2 + i / 8, vec![0u8; 10]))
+            .collect();
+        let batch = Batch {
+            entries,
+            ..Batch::default()
+        };
+        let locs = (0..4).map(|i| Loc::Stored {
+            seg: 1,
+            offset: i * 10,
+            len: 10,
+            data: None,
+        });
+        log.apply_batch(&batch, locs).unwrap();
+        log
+    }
+
+    #[test]
+    fn terms_are_answered_from_the_compaction_point_to_the_end() {
+        let log = log();
+        // (index, term or error)
+        let cases = [
+            (4, Err("compacted")),
+            (5, Ok(2)),
+            (6, Ok(2)),
+            (8, Ok(3)),
+            (9, Ok(3)),
+            (10, Err("unavailable")),
+        ];
+        for (index, want) in cases {
+            let got = log.term(index).map_err(|e| match e {
+                Error::Compacted { .. } => "compacted",
+                Error::Unavailable { .. } => "unavailable",
+                _ => "other",
+            });
+            assert_eq!(got, want, "term({index})");
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked_and_limited_by_size_but_never_empty() {
+        let log = log();
+        let size = 10 + crate::types::ENTRY_OVERHEAD;
+        // (lo, hi, max_size, entries or error)
+        let cases = [
+            (6, 10, u64::MAX, Ok(4)),
+            (6, 10, 0, Ok(1)),
+            (6, 10, 2 * size, Ok(2)),
+            (6, 10, 2 * size - 1, Ok(1)),
+            (7, 7, 0, Ok(0)),
+            (10, 10, 0, Ok(0)),
+            (5, 7, u64::MAX, Err("compacted")),
+            (6, 11, u64::MAX, Err("unavailable")),
+            (8, 7, u64::MAX, Err("invalid")),
+        ];
+        for (lo, hi, max, want) in cases {
+            let got = log.range_len(lo, hi, max).map_err(|e| match e {
+                Error::Compacted { .. } => "compacted",
+                Error::Unavailable { .. } => "unavailable",
+                Error::InvalidCall(_) => "invalid",
+                _ => "other",
+            });
+            assert_eq!(got, want, "[{lo}, {hi}) max {max}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_describes_the_state_it_rebuilds() {
+        let log = log();
+        let again = LogState::from_checkpoint(&log.checkpoint()).unwrap();
+        assert_eq!((again.first_index(), again.last_index()), (6, 9));
+        assert_eq!((again.term(5).unwrap(), again.term(9).unwrap()), (2, 3));
+        assert!(again.has_missing(), "a checkpoint carries no payloads");
+        assert!(!log.has_missing());
+    }
+}
