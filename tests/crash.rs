@@ -231,3 +231,34 @@ fn crash_before_every_operation() {
     println!("crash before every operation: {images} images checked");
     assert!(images > 0);
 }
+
+/// Regression (found by the crash-during-recovery images): a crash while the very first open
+/// built the first segment left its temporary file behind, and every later open failed with
+/// `AlreadyExists`. Every image of every moment of a first open must open as an empty log.
+#[test]
+fn crash_while_creating_a_new_log_never_blocks_the_next_open() {
+    let options = small_options();
+    let fs = SimFs::new(7);
+    fs.capture(Box::new(|op, _| op.mutates()));
+    open(&fs, &options).expect("a new log opens");
+    let empty = [LogState::default()];
+    let mut rng = SimRng::new(7);
+    let points = fs.take_crash_points();
+    assert!(
+        points.len() > 4,
+        "the first open did too little to test: {}",
+        points.len()
+    );
+    for point in &points {
+        for spec in [
+            ImageSpec::NOTHING,
+            ImageSpec::EVERYTHING,
+            ImageSpec::random(&mut rng),
+        ] {
+            let image = point.image(&spec, rng.next_u64());
+            judge(&image, &options, &empty).unwrap_or_else(|e| {
+                panic!("before op #{} ({:?}), {spec:?}: {e}", point.seq, point.op)
+            });
+        }
+    }
+}
