@@ -12,8 +12,10 @@ use raftwal::fs::SimFs;
 use raftwal::fs::sim::{Fault, FaultError, ImageSpec, OpKind, SimRng};
 use raftwal::{Batch, Entry, Error, Options};
 
-/// Operations per workload in the sweep.
+/// Operations per workload in the sweep (before the fault, and again after it).
 const OPS: usize = 40;
+/// Operations per workload for faults in purges, which need a few full segments first.
+const LONG_OPS: usize = 160;
 /// Crash images checked after each fault.
 const IMAGES: u64 = 6;
 
@@ -35,6 +37,11 @@ struct Counts {
 /// Fails the `nth` call of `op` during a workload, then checks everything the fault may have
 /// broken. Returns false once `nth` is beyond the calls the workload makes.
 fn fault_at(seed: u64, fault: Fault, options: &Options, counts: &mut Counts) -> bool {
+    let ops = if fault.op == OpKind::Remove {
+        LONG_OPS
+    } else {
+        OPS
+    };
     let fs = SimFs::new(seed);
     fs.capture(Box::new(|op, _| op.is_sync()));
     fs.inject(fault);
@@ -57,7 +64,7 @@ fn fault_at(seed: u64, fault: Fault, options: &Options, counts: &mut Counts) -> 
     };
     let mut first_error = None;
     let mut error_seq = u64::MAX;
-    for _ in 0..OPS {
+    for _ in 0..ops {
         if let Err(e) = driver.step(&fs) {
             error_seq = fs.op_count();
             first_error = Some(e);
@@ -195,20 +202,7 @@ fn every_failed_create_rename_remove_or_set_len_is_an_error_and_reopens() {
         OpKind::Remove,
         OpKind::SetLen,
     ] {
-        let options = small_options();
-        let mut counts = Counts::default();
-        for seed in 0..4 {
-            let mut nth = 0;
-            while fault_at(
-                seed,
-                Fault::nth(op, nth, FaultError::Eio),
-                &options,
-                &mut counts,
-            ) {
-                nth += 1;
-            }
-        }
-        println!("{op:?} Eio: {counts:?}");
+        sweep(op, FaultError::Eio, 0..4);
     }
 }
 
