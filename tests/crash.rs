@@ -34,6 +34,8 @@ struct Counts {
     nested: u64,
     recovery_images: u64,
     acked_ops: u64,
+    /// Images per survival mode and per fill, so each mode's share shows.
+    modes: std::collections::BTreeMap<String, u64>,
 }
 
 /// Runs workloads from seed `first_seed` on, `SHARDS` apart, until `budget` images are checked.
@@ -98,6 +100,12 @@ fn check_point(
         }
         let got = judge(&image, options, legal).unwrap_or_else(|e| fail(e));
         c.images += 1;
+        for mode in [
+            format!("{:?}", spec.survival),
+            format!("{:?} fill", spec.fill),
+        ] {
+            *c.modes.entry(mode).or_default() += 1;
+        }
         if watch_recovery {
             c.recovery_images +=
                 crash_during_recovery(&image, options, &got, &mut rng).unwrap_or_else(|e| fail(e));
@@ -168,6 +176,7 @@ fn run_shard(shard: u64) {
          lost",
         c.workloads, c.points, c.images, c.nested, c.recovery_images, c.acked_ops
     );
+    println!("crash shard {shard} images by mode: {:?}", c.modes);
     assert!(c.images >= budget);
 }
 
