@@ -257,9 +257,8 @@ fn what(record: &Record<'_>) -> What {
 }
 
 /// Replays the log in `dir` as [`Wal::open`](crate::Wal::open) would, without writing
-/// anything, and says what opening it would do. `options.segment_size` must be the size the
-/// log was written with (it tells pre-zeroed space, where a torn write leaves zeros, from
-/// grown space); `use_mmap` is ignored.
+/// anything, and says what opening it would do. Format v1 needs nothing from `options` (it
+/// reads everything from the files); it is taken so that a later format can need it.
 ///
 /// # Errors
 /// [`Error::Corrupt`](crate::Error::Corrupt) naming the file and offset of damaged

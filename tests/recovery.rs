@@ -245,3 +245,23 @@ fn stale_frames_in_pre_zeroed_space_are_never_taken_for_records() {
 fn trailing_zeros(bytes: &[u8]) -> u64 {
     bytes.iter().rev().take_while(|&&b| b == 0).count() as u64
 }
+
+#[test]
+fn a_torn_frame_larger_than_a_segment_is_a_torn_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(4 << 10);
+    let kept = synced_log(tmp.path(), &o, 3, 100);
+    {
+        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+        wal.append(&Batch {
+            entries: vec![entry(4, 20_000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let (path, offset, _) = last_batch(tmp.path());
+    write_file(&path, (offset / 512 + 20) * 512, &[0u8; 512]);
+    let (wal, report) = Wal::open(tmp.path(), o).unwrap();
+    assert_eq!((report.last_index, report.torn_segment), (3, Some(path)));
+    assert_eq!(wal.entries(1, 4, u64::MAX).unwrap(), kept);
+}

@@ -628,6 +628,10 @@ fn durability_callbacks_fire_in_lsn_order_after_the_sync() {
             Box::new(move |r| order.lock().unwrap().push((lsn, r.is_ok()))),
         );
     }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let never = Lsn(lsns[19].0 + 1);
+    wal.on_durable(never, Box::new(move |r| tx.send(r).unwrap()));
+    assert!(matches!(rx.recv().unwrap(), Err(Error::InvalidCall(_))));
     drop(wal);
     let order = order.lock().unwrap();
     assert_eq!(
@@ -728,5 +732,28 @@ fn readers_see_whole_entries_while_a_writer_rotates_and_purges() {
         for r in readers {
             r.join().unwrap();
         }
+    }
+}
+
+#[test]
+fn the_segment_size_may_change_between_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for (round, size) in [4u64 << 10, 64 << 10, 1 << 10, 4 << 10]
+        .into_iter()
+        .enumerate()
+    {
+        let wal = open(tmp.path(), &options(size));
+        assert_eq!(wal.entries(1, all.len() as u64 + 1, u64::MAX).unwrap(), all);
+        let lo = all.len() as u64 + 1;
+        // Entries of 3000 bytes: larger than a 1 KiB segment, so each gets one sized to fit.
+        let more = ents(lo, lo + 10, 1 + round as u64, 3000);
+        wal.append_sync(&batch(more.clone())).unwrap();
+        for e in more {
+            wal.append(&batch(vec![Entry::new(e.index + 10, e.term, e.data)]))
+                .unwrap();
+        }
+        all = wal.entries(1, wal.last_index() + 1, u64::MAX).unwrap();
+        assert_eq!(all.len() as u64, lo + 19);
     }
 }

@@ -57,7 +57,6 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
-    records_start: u64,
 }
 
 impl Scanned {
@@ -200,7 +199,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
     let mut replay = Replay {
-        prezeroed: options.segment_size,
+        keep_buffers: options.use_mmap,
         ..Replay::default()
     };
     for &seq in seqs {
@@ -278,9 +277,10 @@ impl Replayed {
             path,
             buf,
             end,
-            records_start,
             ..
         } = tail;
+        // Every frame lies in space zero-filled before use: the file's length.
+        let capacity = buf.len() as u64;
         drop(buf);
         let file = fs
             .open(&path, OpenMode::ReadWrite)
@@ -321,7 +321,7 @@ impl Replayed {
             path,
             file,
             offset: end,
-            records_start,
+            capacity,
         };
         Ok(Recovered {
             log,
@@ -342,10 +342,12 @@ struct Replay {
     next_lsn: Option<u64>,
     /// The successor the last segment's seal named: `(seq, salt)`.
     expect: Option<(u64, u64)>,
+    /// Segments replayed so far. Only the last keeps its buffer, unless the buffers are maps
+    /// the read side will serve entries from.
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
-    /// How much of each segment was zero-filled before use.
-    prezeroed: u64,
+    /// Buffers are maps worth keeping (plain reads would hold the whole log in memory).
+    keep_buffers: bool,
 }
 
 impl Replay {
@@ -411,8 +413,7 @@ impl Replay {
             }
             None => return Err(malformed(&path, checkpoint_at, "missing checkpoint")),
         }
-        let records_start = frames.position();
-        let mut end = records_start;
+        let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
             match item {
@@ -447,8 +448,7 @@ impl Replay {
             let lost_lsn = self.next_lsn.unwrap_or(u64::MAX);
             let from = stop.offset + FRAME_ALIGN;
             let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
-            let torn = stop.error.is_none()
-                || torn_plausible(&buf, stop.offset, header.salt, self.prezeroed);
+            let torn = stop.error.is_none() || torn_plausible(&buf, stop.offset, header.salt);
             let stopped = Stopped {
                 path: path.clone(),
                 stop,
@@ -459,6 +459,9 @@ impl Replay {
             }
             self.stopped = Some(stopped);
         }
+        if let Some(previous) = self.scanned.last_mut().filter(|_| !self.keep_buffers) {
+            previous.buf = Bytes::new();
+        }
         self.scanned.push(Scanned {
             seq,
             header,
@@ -466,7 +469,6 @@ impl Replay {
             file,
             buf,
             end,
-            records_start,
         });
         Ok(())
     }

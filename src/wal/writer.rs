@@ -34,8 +34,9 @@ pub(crate) struct Active {
     /// Where the next frame goes. Invariant: a multiple of the frame alignment; everything
     /// from here to the end of the file is zero.
     pub(crate) offset: u64,
-    /// Where the frames after the segment's checkpoint begin.
-    pub(crate) records_start: u64,
+    /// Bytes zero-filled and synced before the segment was used. Invariant: every frame,
+    /// and room for the seal after them, lies below it (so a torn write leaves zeros).
+    pub(crate) capacity: u64,
 }
 
 /// A segment of the log directory.
@@ -128,11 +129,10 @@ impl Writer {
         Ok(self.encoded.len)
     }
 
-    /// True if a frame of `len` bytes does not fit in the active segment (a frame larger than
-    /// a whole segment goes into a fresh one, which grows to hold it).
-    pub(crate) fn must_rotate(&self, ctx: &Ctx, len: u64) -> bool {
-        let used = self.active.offset > self.active.records_start;
-        used && self.active.offset + len + SEAL_LEN > ctx.options.segment_size
+    /// True if a frame of `len` bytes does not fit in the active segment (with room left for
+    /// the seal).
+    pub(crate) fn must_rotate(&self, len: u64) -> bool {
+        self.active.offset + len + SEAL_LEN > self.active.capacity
     }
 
     /// Writes the encoded frame.
@@ -165,7 +165,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] if the next segment could not be prepared (the log stays usable and tries
     /// again), or if a write or sync fails (the log is poisoned).
-    pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState) -> Result<Rotation> {
+    pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState, frame_len: u64) -> Result<Rotation> {
         let (path, file) = match self.prepared.take() {
             Some(prepared) => prepared,
             None => self.join_preparation(ctx)?,
@@ -189,6 +189,21 @@ impl Writer {
             ctx.sync.poison();
             e
         };
+        // A frame larger than a segment gets a segment of its own, zero-filled to fit it.
+        let capacity = (records_start + frame_len + SEAL_LEN).max(ctx.options.segment_size);
+        if capacity > ctx.options.segment_size {
+            if let Err(source) = file.allocate_zeroed(capacity) {
+                self.prepared = Some((path.clone(), file));
+                return Err(Error::Io {
+                    op: IoOp::Allocate,
+                    path,
+                    source,
+                });
+            }
+            file.sync_data()
+                .map_err(io_err(IoOp::SyncData, &path))
+                .map_err(poisoning)?;
+        }
         file.write_all_at(&self.buf, 0)
             .map_err(io_err(IoOp::Write, &path))
             .map_err(poisoning)?;
@@ -229,7 +244,7 @@ impl Writer {
             path: path.clone(),
             file: Arc::clone(&file),
             offset: records_start,
-            records_start,
+            capacity,
         };
         let old = std::mem::replace(&mut self.active, new);
         self.next_lsn = seal_lsn + 2;
