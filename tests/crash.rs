@@ -10,10 +10,12 @@
 
 mod common;
 
-use common::{History, LogState, Op, drive, env_u64, judge, open, small_options};
+use std::sync::{Arc, Mutex};
+
+use common::{History, LogState, Op, Workload, drive, env_u64, judge, open, small_options};
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::{CrashPoint, ImageSpec, OpKind, SimRng};
-use raftwal::{Batch, Entry, Options};
+use raftwal::{Batch, Entry, Lsn, Options};
 
 /// Operations per workload: enough to fill, rotate and purge a few 16 KiB segments.
 const OPS: usize = 60;
@@ -270,4 +272,73 @@ fn crash_while_creating_a_new_log_never_blocks_the_next_open() {
             });
         }
     }
+}
+
+/// The asynchronous path a persistence pipeline takes: every op is acknowledged by an
+/// `on_durable` callback from the WAL's background syncer while the workload keeps writing
+/// (group commit), never by a blocking sync. Thread timing makes runs differ slightly.
+#[test]
+fn crash_images_with_background_acks() {
+    let options = small_options();
+    let budget = env_u64("RAFTWAL_CRASH_IMAGES", 100_000) / 20;
+    let mut counts = Counts::default();
+    let mut seed = 5000;
+    while counts.images < budget {
+        let fs = SimFs::new(seed);
+        let mut pick = SimRng::new(seed);
+        fs.capture(Box::new(move |op, _| {
+            op.is_sync() || (op.mutates() && pick.one_in(3))
+        }));
+        let history = drive_with_callbacks(&fs, &options, seed, OPS);
+        fs.stop_capture();
+        counts.workloads += 1;
+        counts.acked_ops += history.acked_at.iter().filter(|a| a.is_some()).count() as u64;
+        for point in fs.take_crash_points().iter().chain([&fs.crash_point()]) {
+            counts.points += 1;
+            check_point(seed, point, &history, &options, &mut counts);
+        }
+        seed += 1;
+    }
+    println!(
+        "background acks: {} workloads, {} crash points, {} images checked, {} acknowledged \
+         ops, 0 lost",
+        counts.workloads, counts.points, counts.images, counts.acked_ops
+    );
+}
+
+/// Runs `ops` operations, each acknowledged through [`raftwal::Wal::on_durable`]; returns once
+/// every callback has run.
+fn drive_with_callbacks(fs: &SimFs, options: &Options, seed: u64, ops: usize) -> History {
+    let acks: Arc<Mutex<Vec<(Lsn, u64)>>> = Arc::default();
+    let mut history = History::new();
+    let mut workload = Workload::new(seed, 3000);
+    {
+        let wal = open(fs, options).expect("open a new log");
+        for _ in 0..ops {
+            let op = workload.next_op();
+            let seq = fs.op_count();
+            let lsn = op.run(&wal).expect("healthy disk");
+            history.issued(seq, lsn, &workload.state);
+            let (acks, fs) = (Arc::clone(&acks), fs.clone());
+            wal.on_durable(
+                lsn,
+                Box::new(move |result| {
+                    result.expect("healthy disk");
+                    // Read after the sync returned: at or after the true moment, never before.
+                    let at = fs.op_count();
+                    acks.lock().expect("ack list").push((lsn, at));
+                }),
+            );
+        }
+    }
+    // The drop ran every waiting callback.
+    let acks = acks.lock().expect("ack list");
+    assert_eq!(acks.len(), ops, "callbacks lost");
+    if let Some(w) = acks.windows(2).find(|w| w[0].0 > w[1].0) {
+        panic!("seed {seed}: callbacks out of Lsn order: {w:?} in {acks:?}");
+    }
+    for &(lsn, at) in acks.iter() {
+        history.synced(lsn, at);
+    }
+    history
 }
