@@ -6,7 +6,6 @@ mod openraft_support;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory, SnapshotPolicy}
 use tempfile::TempDir;
 
 use openraft_support::{Config, MemStateMachine, open_log};
+use raftwal::adapters::openraft::OpenraftLog;
 
 type NodeId = u64;
 
@@ -111,9 +111,9 @@ impl RaftNetwork<Config> for Connection {
     }
 }
 
-/// Starts node `id` on the raftwal log in `dir` (new or left by an earlier run) with an empty
-/// in-memory state machine, which openraft refills from the log up to the saved committed id.
-async fn start_node(router: &Router, id: NodeId, dir: &Path) -> MemStateMachine {
+/// Starts node `id` on `log` (new or left by an earlier run) with an empty in-memory state
+/// machine, which openraft refills from the log up to the saved committed id.
+async fn start_node(router: &Router, id: NodeId, log: OpenraftLog<Config>) -> MemStateMachine {
     let config = openraft::Config {
         heartbeat_interval: 50,
         election_timeout_min: 200,
@@ -127,7 +127,7 @@ async fn start_node(router: &Router, id: NodeId, dir: &Path) -> MemStateMachine 
         id,
         Arc::new(config.validate().unwrap()),
         router.clone(),
-        open_log(dir),
+        log,
         sm.clone(),
     )
     .await
@@ -147,18 +147,66 @@ async fn wait_applied(router: &Router, id: NodeId, index: u64) {
         .unwrap();
 }
 
-/// Proposes `requests` on `leader`; returns the index of the last one.
-async fn write(router: &Router, leader: NodeId, requests: &[String]) -> u64 {
+/// Proposes five requests named `prefix0..prefix4` on `leader`; returns them and the index of
+/// the last one once all are committed.
+async fn write(router: &Router, leader: NodeId, prefix: &str) -> (Vec<String>, u64) {
     let raft = router.node(leader).unwrap();
+    let requests: Vec<String> = (0..5).map(|i| format!("{prefix}{i}")).collect();
     let mut last = 0;
-    for r in requests {
+    for r in &requests {
         last = raft.client_write(r.clone()).await.unwrap().log_id.index;
     }
-    last
+    (requests, last)
 }
 
-fn requests(prefix: &str) -> Vec<String> {
-    (0..5).map(|i| format!("{prefix}{i}")).collect()
+/// Starts nodes 1-3 on `logs` as one cluster; returns their state machines and the leader.
+async fn start_cluster(
+    router: &Router,
+    logs: BTreeMap<NodeId, OpenraftLog<Config>>,
+) -> (BTreeMap<NodeId, MemStateMachine>, NodeId) {
+    let mut machines = BTreeMap::new();
+    for (id, log) in logs {
+        machines.insert(id, start_node(router, id, log).await);
+    }
+    let members: BTreeMap<NodeId, BasicNode> = machines
+        .keys()
+        .map(|&id| (id, BasicNode::new(format!("node-{id}"))))
+        .collect();
+    let node = router.node(1).unwrap();
+    node.initialize(members).await.unwrap();
+    let leader = node
+        .wait(Some(PATIENCE))
+        .metrics(|m| m.current_leader.is_some(), "a leader is elected")
+        .await
+        .unwrap()
+        .current_leader
+        .unwrap();
+    (machines, leader)
+}
+
+/// Waits until every node has applied the log up to `index`.
+async fn wait_all_applied(router: &Router, index: u64) {
+    for id in 1..=3 {
+        wait_applied(router, id, index).await;
+    }
+}
+
+/// Checks every state machine applied exactly `want`, in order, then stops every node.
+async fn assert_applied_and_stop(
+    router: &Router,
+    machines: &BTreeMap<NodeId, MemStateMachine>,
+    want: &[String],
+) {
+    for (id, sm) in machines {
+        assert_eq!(
+            sm.applied(),
+            want,
+            "node {id} applied every write once, in order"
+        );
+    }
+    for id in 1..=3 {
+        router.remove(id).shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,35 +215,15 @@ async fn writes_commit_across_a_follower_restart() {
     let dirs: BTreeMap<NodeId, TempDir> = (1..=3)
         .map(|id| (id, tempfile::tempdir().unwrap()))
         .collect();
-    let mut machines = BTreeMap::new();
-    for (&id, dir) in &dirs {
-        machines.insert(id, start_node(&router, id, dir.path()).await);
-    }
-    let members: BTreeMap<NodeId, BasicNode> = (1..=3)
-        .map(|id| (id, BasicNode::new(format!("node-{id}"))))
-        .collect();
-    router.node(1).unwrap().initialize(members).await.unwrap();
-    let leader = router
-        .node(1)
-        .unwrap()
-        .wait(Some(PATIENCE))
-        .metrics(|m| m.current_leader.is_some(), "a leader is elected")
-        .await
-        .unwrap()
-        .current_leader
-        .unwrap();
-
-    let first = requests("a");
-    let first_index = write(&router, leader, &first).await;
-    for id in 1..=3 {
-        wait_applied(&router, id, first_index).await;
-    }
+    let logs = dirs.iter().map(|(&id, dir)| (id, open_log(dir.path())));
+    let (mut machines, leader) = start_cluster(&router, logs.collect()).await;
+    let (first, first_index) = write(&router, leader, "a").await;
+    wait_all_applied(&router, first_index).await;
 
     // Stop a follower; the other two still make a quorum.
     let follower = (1..=3).find(|&id| id != leader).unwrap();
     router.remove(follower).shutdown().await.unwrap();
-    let second = requests("b");
-    let last_index = write(&router, leader, &second).await;
+    let (second, last_index) = write(&router, leader, "b").await;
 
     // Its directory holds the writes, its vote and how far they were committed; with no
     // snapshots, its restarted state machine can get the first writes only by re-applying them
@@ -204,29 +232,47 @@ async fn writes_commit_across_a_follower_restart() {
     let state = log.get_log_state().await.unwrap();
     assert!(state.last_log_id.unwrap().index >= first_index);
     assert!(log.read_committed().await.unwrap().unwrap().index >= first_index);
-    assert_eq!(
-        log.read_vote().await.unwrap().unwrap().leader_id.node_id,
-        leader
-    );
-    drop(log);
+    let vote = log.read_vote().await.unwrap().unwrap();
+    assert_eq!(vote.leader_id.node_id, leader);
 
-    machines.insert(
-        follower,
-        start_node(&router, follower, dirs[&follower].path()).await,
-    );
-    for id in 1..=3 {
-        wait_applied(&router, id, last_index).await;
-    }
+    machines.insert(follower, start_node(&router, follower, log).await);
+    wait_all_applied(&router, last_index).await;
     let want: Vec<String> = first.into_iter().chain(second).collect();
-    for (id, sm) in &machines {
-        assert_eq!(
-            sm.applied(),
-            want,
-            "node {id} applied every write once, in order"
-        );
-    }
+    assert_applied_and_stop(&router, &machines, &want).await;
+}
 
-    for id in 1..=3 {
-        router.remove(id).shutdown().await.unwrap();
-    }
+/// As above, but the follower loses power (simulated disk, feature `test-util`): only what it
+/// had synced survives, and the cluster still ends with every write applied everywhere.
+#[cfg(feature = "test-util")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_commit_across_a_power_cut_under_a_follower() {
+    use raftwal::fs::sim::{ImageSpec, SimFs};
+
+    use openraft_support::open_sim_log;
+
+    let router = Router::default();
+    let disks: BTreeMap<NodeId, SimFs> = (1..=3).map(|id| (id, SimFs::new(id))).collect();
+    let logs = disks.iter().map(|(&id, fs)| (id, open_sim_log(fs.clone())));
+    let (mut machines, leader) = start_cluster(&router, logs.collect()).await;
+    let (first, first_index) = write(&router, leader, "a").await;
+    wait_all_applied(&router, first_index).await;
+
+    // Cut the follower off the network, then its power: the image is what its disk kept.
+    let follower = (1..=3).find(|&id| id != leader).unwrap();
+    let raft = router.remove(follower);
+    let vote = raft.metrics().borrow().vote;
+    let image = disks[&follower].crash_image(&ImageSpec::NOTHING, 7);
+    raft.shutdown().await.unwrap();
+    let (second, last_index) = write(&router, leader, "b").await;
+
+    let mut log = open_sim_log(image);
+    assert_eq!(
+        log.read_vote().await.unwrap(),
+        Some(vote),
+        "a saved vote is durable"
+    );
+    machines.insert(follower, start_node(&router, follower, log).await);
+    wait_all_applied(&router, last_index).await;
+    let want: Vec<String> = first.into_iter().chain(second).collect();
+    assert_applied_and_stop(&router, &machines, &want).await;
 }

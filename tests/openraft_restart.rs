@@ -462,7 +462,7 @@ mod power_cut {
 
     use raftwal::fs::sim::{Fill, ImageSpec, SimFs, Survival};
 
-    const DIR: &str = "/log";
+    use openraft_support::open_sim_log;
 
     /// Entries of about 1 KiB each, so that a 4 KiB segment holds only a few and a purge
     /// removes whole segments.
@@ -471,13 +471,6 @@ mod power_cut {
             log_id: log_id(term, 1, index),
             payload: EntryPayload::Normal(format!("{index:>1000}")),
         }
-    }
-
-    fn open_on(fs: SimFs) -> OpenraftLog<Config> {
-        let mut options = Options::default();
-        options.segment_size = 4 << 10;
-        let (wal, _) = Wal::open_with_fs(Arc::new(fs), DIR, options).unwrap();
-        OpenraftLog::new(wal).unwrap()
     }
 
     /// Unsynced data lost whole, kept whole (a process crash), or torn and reordered at sector
@@ -495,13 +488,13 @@ mod power_cut {
     async fn acknowledged_entries_and_vote_survive_a_power_cut() {
         for (seed, spec) in specs().into_iter().enumerate() {
             let fs = SimFs::new(seed as u64);
-            let mut log = open_on(fs.clone());
+            let mut log = open_sim_log(fs.clone());
             let entries: Vec<Entry> = (0..=9).map(|i| large(1, i)).collect();
             log.blocking_append(entries[..5].to_vec()).await.unwrap();
             log.save_vote(&Vote::new_committed(1, 1)).await.unwrap();
             log.blocking_append(entries[5..].to_vec()).await.unwrap();
 
-            let mut after = open_on(fs.crash_image(&spec, seed as u64));
+            let mut after = open_sim_log(fs.crash_image(&spec, seed as u64));
             let got = persisted(&mut after).await;
             assert_eq!(got.entries, entries, "{spec:?}");
             assert_eq!(got.vote, Some(Vote::new_committed(1, 1)), "{spec:?}");
@@ -515,7 +508,7 @@ mod power_cut {
     async fn cut_during_purge(upto: LogId<u64>) {
         let entries: Vec<Entry> = (0..=10).map(|i| large(1, i)).collect();
         let fs = SimFs::new(11);
-        let mut log = open_on(fs.clone());
+        let mut log = open_sim_log(fs.clone());
         log.blocking_append(entries.clone()).await.unwrap();
 
         fs.capture(Box::new(|_, _| true));
@@ -532,7 +525,7 @@ mod power_cut {
         let (mut before, mut purged) = (0, 0);
         for (i, point) in points.iter().enumerate() {
             for spec in specs() {
-                let got = persisted(&mut open_on(point.image(&spec, i as u64))).await;
+                let got = persisted(&mut open_sim_log(point.image(&spec, i as u64))).await;
                 if got.state.last_purged_log_id.is_none() {
                     assert_eq!(
                         got.entries.len(),
@@ -548,7 +541,7 @@ mod power_cut {
                 }
             }
         }
-        let got = persisted(&mut open_on(returned)).await;
+        let got = persisted(&mut open_sim_log(returned)).await;
         assert_eq!(
             got.state.last_purged_log_id,
             Some(upto),

@@ -38,13 +38,26 @@ impl LogCodec for Config {
     }
 }
 
-/// Opens the openraft log in `dir` with small segments, so tests cross segment boundaries.
-pub fn open_log(dir: &Path) -> OpenraftLog<Config> {
+/// Options with small segments, so tests cross segment boundaries and purges remove segments.
+fn small_segments() -> Options {
     let mut options = Options::default();
-    options.segment_size = 64 << 10;
-    OpenraftLog::open(dir, options)
+    options.segment_size = 4 << 10;
+    options
+}
+
+/// Opens the openraft log in `dir`.
+pub fn open_log(dir: &Path) -> OpenraftLog<Config> {
+    OpenraftLog::open(dir, small_segments())
         .expect("open the openraft log")
         .0
+}
+
+/// Opens the openraft log in `/log` on a simulated disk.
+#[cfg(feature = "test-util")]
+pub fn open_sim_log(fs: raftwal::fs::sim::SimFs) -> OpenraftLog<Config> {
+    let (wal, _) = raftwal::Wal::open_with_fs(Arc::new(fs), "/log", small_segments())
+        .expect("open the openraft log");
+    OpenraftLog::new(wal).expect("finish an interrupted purge")
 }
 
 /// A state machine that keeps every applied request in order. Clones share it, so a clone serves
