@@ -307,6 +307,7 @@ impl<C: LogCodec> OpenraftLog<C> {
         Ok(())
     }
 
+    /// Removes openraft entries `index..` and syncs.
     fn truncate_from(&mut self, index: u64) -> Result<(), OpenraftLogError> {
         // openraft removes [index, ∞), which is raftwal's [index + 1, ∞).
         if index >= self.wal.last_index() {
@@ -316,6 +317,7 @@ impl<C: LogCodec> OpenraftLog<C> {
         Ok(self.sync(lsn)?)
     }
 
+    /// Records `log_id` as the last purged id, drops the entries up to it, and syncs.
     fn purge_upto(&mut self, log_id: &LogId<u64>) -> Result<(), OpenraftLogError> {
         if self.last_purged()?.is_some_and(|p| p.index >= log_id.index) {
             return Ok(());
@@ -347,6 +349,9 @@ impl<C: LogCodec> OpenraftLog<C> {
             })?;
             return Ok(self.sync(lsn)?);
         }
+        // The purge point is recorded before the compaction: writes become durable in Lsn order,
+        // so a durable compaction implies a durable record; a crash between the two leaves the
+        // record alone, and `new` finishes the compaction.
         let id = meta.id();
         let mut lsn = self.wal.save_snapshot_meta(meta)?;
         if id.index >= first {
