@@ -116,8 +116,8 @@ struct Dir {
 pub struct CrashPoint {
     /// The global number of the operation that was about to run.
     pub seq: u64,
-    /// Its kind.
-    pub op: OpKind,
+    /// Its kind; `None` for a point taken between operations ([`SimFs::crash_point`]).
+    pub op: Option<OpKind>,
     disk: Disk,
 }
 
@@ -205,7 +205,7 @@ impl SimFs {
         let state = self.lock_state();
         CrashPoint {
             seq: state.seq,
-            op: OpKind::Len,
+            op: None,
             disk: state.disk.clone(),
         }
     }
@@ -286,7 +286,7 @@ impl SimFs {
         {
             let point = CrashPoint {
                 seq,
-                op,
+                op: Some(op),
                 disk: state.disk.clone(),
             };
             state.captures.push(point);

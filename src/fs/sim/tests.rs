@@ -255,7 +255,7 @@ fn capture_records_the_state_before_each_chosen_operation() {
     let points = fs.take_crash_points();
     assert_eq!(points.len(), 3);
     for (i, point) in points.iter().enumerate() {
-        assert_eq!(point.op, OpKind::SyncData);
+        assert_eq!(point.op, Some(OpKind::SyncData));
         // Before sync i, writes 0..i are synced, write i is not.
         let nothing = bytes_of(&point.image(&ImageSpec::NOTHING, 0), "a").unwrap();
         assert_eq!(nothing.len(), i * 10);
