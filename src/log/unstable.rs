@@ -46,6 +46,39 @@ impl Unstable {
         }
     }
 
+    /// An unstable log in the given state, for tests and for rebuilding a saved state.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCall`] if the parts break a field invariant (see the type's docs).
+    ///
+    /// ```
+    /// use raftwal::{Entry, Unstable};
+    ///
+    /// let u = Unstable::from_parts(None, vec![Entry::new(5, 1, ""), Entry::new(6, 1, "")], 5, 6, false)?;
+    /// assert_eq!(u.next_entries(), &[Entry::new(6, 1, "")]);
+    /// assert!(Unstable::from_parts(None, vec![Entry::new(5, 1, "")], 5, 7, false).is_err());
+    /// # Ok::<(), raftwal::Error>(())
+    /// ```
+    pub fn from_parts(
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+        offset: u64,
+        offset_in_progress: u64,
+        snapshot_in_progress: bool,
+    ) -> Result<Self> {
+        let u = Self {
+            snapshot,
+            entries,
+            offset,
+            offset_in_progress,
+            snapshot_in_progress,
+        };
+        match u.broken_invariant() {
+            Some(what) => Err(Error::InvalidCall(what)),
+            None => Ok(u),
+        }
+    }
+
     /// The entries not yet known durable; `entries()[k]` has index `offset() + k`.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
@@ -236,24 +269,36 @@ impl Unstable {
             .ok_or(Error::InvalidCall("unstable slice beyond the last entry"))
     }
 
+    /// The first field invariant `self` breaks, if any.
+    fn broken_invariant(&self) -> Option<&'static str> {
+        let end = self.offset + self.entries.len() as u64;
+        if self.offset > self.offset_in_progress || self.offset_in_progress > end {
+            return Some("offset <= offset_in_progress <= offset + len");
+        }
+        let first_term = self.entries.first().map_or(0, |e| e.term);
+        let mut prev = EntryId::new(first_term, self.offset.wrapping_sub(1));
+        for e in &self.entries {
+            if e.index != prev.index.wrapping_add(1) || e.term < prev.term {
+                return Some("entries are contiguous from offset with terms never going down");
+            }
+            prev = e.id();
+        }
+        if self.snapshot_in_progress && self.snapshot.is_none() {
+            return Some("snapshot_in_progress implies a snapshot");
+        }
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.meta.index >= self.offset)
+        {
+            return Some("the snapshot precedes the entries");
+        }
+        None
+    }
+
     /// Asserts the field invariants (debug builds only).
     fn check_invariants(&self) {
-        if cfg!(debug_assertions) {
-            let end = self.offset + self.entries.len() as u64;
-            assert!(
-                self.offset <= self.offset_in_progress && self.offset_in_progress <= end,
-                "offset {} <= offset_in_progress {} <= {end}",
-                self.offset,
-                self.offset_in_progress,
-            );
-            for (k, e) in self.entries.iter().enumerate() {
-                assert_eq!(e.index, self.offset + k as u64, "entries are contiguous");
-            }
-            assert!(!self.snapshot_in_progress || self.snapshot.is_some());
-            if let Some(s) = &self.snapshot {
-                assert!(s.meta.index < self.offset, "snapshot precedes the entries");
-            }
-        }
+        debug_assert_eq!(self.broken_invariant(), None, "{self:?}");
     }
 }
 
