@@ -5,8 +5,9 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
+pub use raftwal::Entry;
 use raftwal::wal::{Batch, Lsn};
-use raftwal::{Entry, LogWriter, MemStorage, Result, Snapshot, SnapshotMeta};
+use raftwal::{LogWriter, MemStorage, Result, Snapshot, SnapshotMeta};
 
 /// Entry `index@term` with an empty payload.
 pub fn e(index: u64, term: u64) -> Entry {
