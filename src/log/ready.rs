@@ -108,7 +108,9 @@ pub struct PersistAck {
     /// The last entry of the whole log when the write was issued (earlier writes carry the
     /// rest and are durable first); `None` when there were no unstable entries.
     pub last: Option<EntryId>,
-    /// The snapshot the write installed.
+    /// The pending snapshot when the write was issued: installed by this write or an earlier
+    /// one, so durable with it. Like `last`, this keeps the log consistent even if acks are
+    /// fed out of order.
     pub snapshot: Option<EntryId>,
 }
 
@@ -179,7 +181,8 @@ impl<S: Storage> RaftLog<S> {
             ack: PersistAck {
                 term: self.term,
                 last,
-                snapshot: snapshot.as_ref().map(|s| s.meta.id()),
+                // The pending snapshot, new in this Ready or already being written.
+                snapshot: self.unstable.snapshot().map(|s| s.meta.id()),
             },
             entries,
             snapshot,

@@ -145,3 +145,4 @@ impl LogWriter for HeldWriter {
 pub type Id = (u64, u64);
 /// A list of `(index, term)`.
 pub type Ids<'a> = &'a [Id];
+pub mod model;
