@@ -538,3 +538,55 @@ fn apply_flow_control_across_readies() {
         .unwrap();
     assert_eq!(ids(&log.next_committed_ents(false).unwrap()), [(6, 2)]);
 }
+
+#[test]
+fn a06_a07_candidate_and_pipelined_leader_acks() {
+    let storage = MemStorage::new();
+    storage.apply_snapshot(snap(10, 1)).unwrap();
+    let writer = Arc::new(HeldWriter::new(storage.clone()));
+    let pipeline = Pipeline::new(writer.clone());
+    let mut log = RaftLog::with_config(storage, ASYNC).unwrap();
+    // Spec: 5.5 A06 — the candidate's vote: a synced hard state, no entries to acknowledge.
+    log.set_term_vote(1, 1).unwrap();
+    let rd = log.ready_without_accept().unwrap();
+    let hs = HardState {
+        term: 1,
+        vote: 1,
+        commit: 10,
+    };
+    assert_eq!(
+        (rd.hard_state(), rd.must_sync(), rd.entries().len()),
+        (Some(hs), true, 0)
+    );
+    assert_eq!(rd.persist_part().ack.last, None);
+    log.accept_ready(&rd).unwrap();
+    pipeline.submit(rd.persist_part()).unwrap();
+    // Spec: 5.5 A07 — the leader's writes for 11, 12, 13 are all issued before any completes.
+    for i in 11..14 {
+        log.append(&[e(i, 1)]).unwrap();
+        let rd = log.ready_without_accept().unwrap();
+        assert_eq!(ids(rd.entries()), [(i, 1)], "only the new entry");
+        assert_eq!(rd.persist_part().ack.last, Some(EntryId::new(1, i)));
+        log.accept_ready(&rd).unwrap();
+        pipeline.submit(rd.persist_part()).unwrap();
+        assert_eq!(log.unstable().offset_in_progress(), i + 1);
+    }
+    // A commit-only Ready acknowledges the whole tail still in flight, applies nothing yet.
+    log.commit_to(12).unwrap();
+    let rd = log.ready_without_accept().unwrap();
+    assert!(rd.entries().is_empty() && rd.committed_entries().is_empty() && !rd.must_sync());
+    assert_eq!(rd.persist_part().ack.last, Some(EntryId::new(1, 13)));
+    log.accept_ready(&rd).unwrap();
+    pipeline.submit(rd.persist_part()).unwrap();
+    // Only what is durable locally is applied.
+    writer.release(3);
+    deliver(&mut log, &pipeline);
+    assert_eq!(log.unstable().offset(), 13);
+    assert_eq!(
+        ids(log.ready_without_accept().unwrap().committed_entries()),
+        [(11, 1), (12, 1)]
+    );
+    writer.release_all();
+    deliver(&mut log, &pipeline);
+    assert!(log.unstable().entries().is_empty());
+}
