@@ -39,26 +39,24 @@ impl LogWriter for Wal {
 /// the pipeline for good: acknowledgements already durable are still handed out, then the
 /// error, then [`Error::Poisoned`] for every later call.
 ///
-/// ```no_run
-/// # fn main() -> raftwal::Result<()> {
-/// use std::sync::Arc;
-/// use raftwal::{DiskStorage, LogConfig, Options, Pipeline, RaftLog, Wal};
+/// One turn of the consensus loop (DESIGN.md section 4; a full program is
+/// `examples/ready_loop.rs`):
 ///
-/// let (wal, _report) = Wal::open("/tmp/raftwal-doc", Options::default())?;
-/// let wal = Arc::new(wal);
-/// let config = LogConfig { async_storage_writes: true, ..LogConfig::default() };
-/// let mut log = RaftLog::with_config(DiskStorage::new(wal.clone()), config)?;
-/// let pipeline = Pipeline::new(wal);
-/// if log.has_ready() {
-///     let rd = log.ready_without_accept()?;
-///     log.accept_ready(&rd)?;
-///     pipeline.submit(rd.persist_part())?;
+/// ```
+/// use raftwal::{Pipeline, RaftLog, Storage, Wal};
+///
+/// fn turn<S: Storage>(log: &mut RaftLog<S>, pipeline: &Pipeline<Wal>) -> raftwal::Result<()> {
+///     if log.has_ready() {
+///         let rd = log.ready_without_accept()?;
+///         log.accept_ready(&rd)?;
+///         pipeline.submit(rd.persist_part())?; // returns before the sync
+///         // ... apply rd.committed_entries(), then log.applied_to(..)
+///     }
+///     for ack in pipeline.completed()? {
+///         log.on_persisted(&ack)?; // stable_to / stable_snap_to, with etcd's ignore rules
+///     }
+///     Ok(())
 /// }
-/// for ack in pipeline.wait_completed()? {
-///     log.on_persisted(&ack)?;
-/// }
-/// # Ok(())
-/// # }
 /// ```
 #[derive(Debug)]
 pub struct Pipeline<W: LogWriter = Wal> {

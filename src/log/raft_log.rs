@@ -38,6 +38,35 @@ impl Default for LogConfig {
 ///
 /// Where etcd panics on a broken invariant, the methods here return a typed [`Error`] and leave
 /// the log unchanged. Storage errors other than `Compacted`/`Unavailable` are passed through.
+///
+/// The synchronous loop over [`MemStorage`](crate::MemStorage) (with the WAL, writes go
+/// through a [`Pipeline`](crate::Pipeline) instead):
+///
+/// ```
+/// use raftwal::{Entry, EntryId, MemStorage, RaftLog};
+///
+/// let storage = MemStorage::new();
+/// let mut log = RaftLog::new(storage.clone())?;
+/// log.set_term_vote(1, 1)?;
+/// log.append(&[Entry::new(1, 1, "x"), Entry::new(2, 1, "y")])?;
+///
+/// let rd = log.ready_without_accept()?;
+/// log.accept_ready(&rd)?;
+/// storage.append(rd.entries())?; // persist first ...
+/// if let Some(hs) = rd.hard_state() {
+///     storage.set_hard_state(hs);
+/// }
+/// log.advance()?; // ... then report it
+/// assert!(log.unstable().entries().is_empty());
+///
+/// assert!(log.maybe_commit(EntryId::new(1, 2))?); // a quorum has 1..=2
+/// let rd = log.ready_without_accept()?;
+/// assert_eq!(rd.committed_entries().len(), 2);
+/// log.accept_ready(&rd)?;
+/// log.advance()?; // applied
+/// assert_eq!(log.applied(), 2);
+/// # Ok::<(), raftwal::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct RaftLog<S> {
     /// Everything known durable since the last snapshot.
