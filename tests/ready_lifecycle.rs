@@ -237,20 +237,29 @@ fn a09_aba_race_acks_from_older_terms_are_ignored() {
     let pipeline = Pipeline::new(writer.clone());
     let mut log = RaftLog::with_config(storage.clone(), ASYNC).unwrap();
     let prev = EntryId::new(1, 11);
+    let mut stored = Vec::new();
     // (1) 12@1 from leader 2, term 1.
     log.set_term_vote(1, 2).unwrap();
     log.maybe_append(prev, 11, &[e(12, 1)]).unwrap();
     issue(&mut log, &pipeline);
+    stored.push(storage.term(12).unwrap());
     // (2) leader 3, term 2, overwrites with 12@2.
     log.set_term_vote(2, 3).unwrap();
     log.maybe_append(prev, 11, &[e(12, 2)]).unwrap();
     issue(&mut log, &pipeline);
+    stored.push(storage.term(12).unwrap());
     // (3) term 3 learnt from a heartbeat (hard-state write, tail 12@2), then 12@3.
     log.set_term_vote(3, 0).unwrap();
     issue(&mut log, &pipeline);
+    stored.push(storage.term(12).unwrap());
     log.maybe_append(prev, 11, &[e(12, 3)]).unwrap();
     issue(&mut log, &pipeline);
-    assert_eq!(storage.term(12).unwrap(), 3);
+    stored.push(storage.term(12).unwrap());
+    assert_eq!(
+        stored,
+        [1, 2, 2, 3],
+        "storage progression, one write at a time"
+    );
     // Responses complete in order; all but the last are ignored.
     writer.release_all();
     let acks = pipeline.completed().unwrap();

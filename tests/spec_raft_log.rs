@@ -757,3 +757,23 @@ fn scan_pages_fill_the_page_size() {
     .unwrap();
     assert_eq!(pages, vec![(2, 2 * s); 5]);
 }
+
+#[test]
+fn a_zero_apply_budget_is_refused() {
+    // Spec 6.14: etcd panics the first time there is something to apply.
+    let config = LogConfig {
+        max_applying_size: 0,
+        ..LogConfig::default()
+    };
+    let err = RaftLog::with_config(MemStorage::new(), config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidOption {
+                name: "max_applying_size",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::wal::Batch;
 /// What the log asks of the application: persist [`Ready::persist_part`], then apply
 /// [`Ready::committed_entries`]. Built by [`RaftLog::ready_without_accept`], handed over by
 /// [`RaftLog::accept_ready`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "a Ready must be accepted with `accept_ready`, persisted and applied"]
 pub struct Ready {
     /// Entries to persist: the unstable ones not yet handed out.
