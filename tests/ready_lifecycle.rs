@@ -599,3 +599,25 @@ fn a06_a07_candidate_and_pipelined_leader_acks() {
     deliver(&mut log, &pipeline);
     assert!(log.unstable().entries().is_empty());
 }
+
+#[test]
+fn a08_entries_already_in_progress_are_not_written_again() {
+    // Spec: 5.5 A08
+    let (storage, mut log) = w1_start(ASYNC);
+    let writer = Arc::new(HeldWriter::new(storage));
+    let pipeline = Pipeline::new(writer.clone());
+    let prev = EntryId::new(1, 3);
+    log.maybe_append(prev, 3, &ents(&[(4, 2), (5, 2)])).unwrap();
+    issue(&mut log, &pipeline);
+    // The leader resends the same entries while they are being written.
+    assert_eq!(
+        log.maybe_append(prev, 3, &ents(&[(4, 2), (5, 2)])).unwrap(),
+        Some(5)
+    );
+    assert!(!log.has_next_unstable_ents() && !log.has_ready());
+    assert_eq!(log.unstable().offset_in_progress(), 6);
+    assert_eq!(pipeline.in_flight(), 1);
+    writer.release_all();
+    deliver(&mut log, &pipeline);
+    assert!(log.unstable().entries().is_empty());
+}
