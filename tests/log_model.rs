@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::model::{SplitMix, mem_harness};
+use common::model::{SplitMix, disk_harness, mem_harness};
 
 #[test]
 fn random_sequences_agree_with_the_model() {
@@ -13,6 +13,15 @@ fn random_sequences_agree_with_the_model() {
             applied > 0,
             "seed {seed} never applied anything: the driver is too timid"
         );
+    }
+}
+
+#[test]
+fn the_same_sequences_over_the_wal_agree_with_the_model() {
+    for seed in 0..50 {
+        let dir = tempfile::tempdir().unwrap();
+        let applied = disk_harness(dir.path()).run(SplitMix::new(seed).take(600));
+        assert!(applied > 0, "seed {seed} never applied anything");
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use common::{HeldWriter, e, ents, ids, snap};
 use raftwal::{
-    EntryId, Error, HardState, LogConfig, MemStorage, Pipeline, RaftLog, Storage, entries_size,
+    DiskStorage, EntryId, Error, HardState, LogConfig, MemStorage, Options, Pipeline, RaftLog,
+    Storage, Wal, entries_size,
 };
 
 const ASYNC: LogConfig = LogConfig {
@@ -620,4 +621,45 @@ fn a08_entries_already_in_progress_are_not_written_again() {
     writer.release_all();
     deliver(&mut log, &pipeline);
     assert!(log.unstable().entries().is_empty());
+}
+
+#[test]
+fn over_the_wal_writes_are_readable_at_once_and_the_snapshot_goes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::default();
+    options.segment_size = 64 << 10;
+    let wal = Arc::new(Wal::open(dir.path(), options.clone()).unwrap().0);
+    let storage = DiskStorage::new(Arc::clone(&wal));
+    let mut log = RaftLog::with_config(storage.clone(), ASYNC).unwrap();
+    let pipeline = Pipeline::new(wal);
+    log.set_term_vote(3, 0).unwrap();
+    log.restore(snap(10, 3)).unwrap();
+    log.maybe_append(EntryId::new(3, 10), 11, &ents(&[(11, 3), (12, 3)]))
+        .unwrap();
+    let rd = log.ready_without_accept().unwrap();
+    assert!(rd.snapshot().is_some() && rd.entries().len() == 2);
+    log.accept_ready(&rd).unwrap();
+    pipeline.submit(rd.persist_part()).unwrap();
+    // Readable through the storage as soon as submit returns, before any ack is taken.
+    assert_eq!(storage.first_index().unwrap(), 11);
+    assert_eq!(
+        ids(&storage.entries(11, 13, u64::MAX).unwrap()),
+        [(11, 3), (12, 3)]
+    );
+    assert_eq!(storage.initial_state().unwrap().hard_state.term, 3);
+    let acks = pipeline.wait_completed().unwrap();
+    assert_eq!(acks.len(), 1);
+    log.on_persisted(&acks[0]).unwrap();
+    let u = log.unstable();
+    assert!(u.entries().is_empty() && u.snapshot().is_none());
+    assert_eq!((log.committed(), log.applied()), (11, 10));
+    // And it is all there after a restart.
+    drop((log, pipeline, storage));
+    let (wal, _) = Wal::open(dir.path(), options).unwrap();
+    let log = RaftLog::new(DiskStorage::new(Arc::new(wal))).unwrap();
+    assert_eq!(
+        (log.first_index().unwrap(), log.last_index().unwrap()),
+        (11, 12)
+    );
+    assert_eq!((log.committed(), log.term(12).unwrap()), (11, 3));
 }

@@ -6,9 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use std::path::Path;
+
 use raftwal::{
-    Entry, EntryId, LogConfig, LogWriter, MemStorage, PersistAck, Pipeline, RaftLog, Storage,
-    entries_size,
+    DiskStorage, Entry, EntryId, LogConfig, LogWriter, MemStorage, Options, PersistAck, Pipeline,
+    RaftLog, Storage, Wal, entries_size,
 };
 
 use super::{HeldWriter, snap};
@@ -94,15 +96,17 @@ pub struct Harness<S: Storage, W: LogWriter> {
     steps: usize,
 }
 
+/// Asynchronous writes, and an apply budget small enough to page committed entries.
+const CONFIG: LogConfig = LogConfig {
+    max_applying_size: 4 * 1024,
+    async_storage_writes: true,
+};
+
 /// A harness over `MemStorage` whose durability the driver controls.
 pub fn mem_harness() -> Harness<MemStorage, HeldWriter> {
     let storage = MemStorage::new();
-    let config = LogConfig {
-        max_applying_size: 4 * 1024,
-        async_storage_writes: true,
-    };
     Harness::new(
-        RaftLog::with_config(storage.clone(), config).unwrap(),
+        RaftLog::with_config(storage.clone(), CONFIG).unwrap(),
         Pipeline::new(Arc::new(HeldWriter::new(storage))),
         Box::new(|w: &HeldWriter, n| {
             w.release(n);
@@ -110,6 +114,26 @@ pub fn mem_harness() -> Harness<MemStorage, HeldWriter> {
         Box::new(|s: &MemStorage, index| {
             // Compaction below the compaction point is a typed error; the driver ignores it.
             let _ = s.compact(index);
+        }),
+    )
+}
+
+/// A harness over a real WAL in `dir`: writes sync in the background, so acks arrive when
+/// they will; the driver still delays and reorders their delivery.
+pub fn disk_harness(dir: &Path) -> Harness<DiskStorage, Wal> {
+    let mut options = Options::default();
+    options.segment_size = 64 << 10; // rotate often
+    let wal = Arc::new(Wal::open(dir, options).unwrap().0);
+    Harness::new(
+        RaftLog::with_config(DiskStorage::new(Arc::clone(&wal)), CONFIG).unwrap(),
+        Pipeline::new(wal),
+        Box::new(|_: &Wal, _| {}),
+        Box::new(|s: &DiskStorage, index| {
+            if index >= s.first_index().unwrap()
+                && let Ok(term) = s.term(index)
+            {
+                s.wal().purge_to(EntryId::new(term, index)).unwrap();
+            }
         }),
     )
 }
@@ -337,7 +361,10 @@ impl<S: Storage, W: LogWriter> Harness<S, W> {
         for _ in 0..rounds {
             self.issue();
             (self.release)(self.pipeline.writer(), usize::MAX);
-            self.held.extend(self.pipeline.wait_completed().unwrap());
+            while self.pipeline.in_flight() > 0 {
+                self.held.extend(self.pipeline.wait_completed().unwrap());
+            }
+            self.held.extend(self.pipeline.completed().unwrap());
             for ack in std::mem::take(&mut self.held) {
                 self.deliver(&ack);
             }
@@ -346,7 +373,7 @@ impl<S: Storage, W: LogWriter> Harness<S, W> {
                 self.log.applied_to(index, size).unwrap();
             }
             self.check();
-            if !self.log.has_ready() && self.pipeline.in_flight() == 0 {
+            if !self.log.has_ready() {
                 break;
             }
         }
