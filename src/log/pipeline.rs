@@ -2,8 +2,8 @@
 //! background; each durable write comes back as a [`PersistAck`] for
 //! [`RaftLog::on_persisted`](crate::RaftLog::on_persisted).
 
-use std::mem;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::log::{Persist, PersistAck};
@@ -17,14 +17,23 @@ pub trait LogWriter: Send + Sync + 'static {
     /// # Errors
     /// The write's error; nothing was written.
     fn append(&self, batch: &Batch) -> Result<Lsn>;
-    /// Calls `done` once every write up to `lsn` is durable, or with the sync's error.
-    /// Callbacks must fire in `Lsn` order and must not block on the caller of `append`.
+    /// Blocks until every write up to `lsn` is durable.
+    ///
+    /// # Errors
+    /// The sync's error.
+    fn sync(&self, lsn: Lsn) -> Result<()>;
+    /// Calls `done` once every write up to `lsn` is durable, or with the sync's error, from a
+    /// background thread. Callbacks must fire in `Lsn` order.
     fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>);
 }
 
 impl LogWriter for Wal {
     fn append(&self, batch: &Batch) -> Result<Lsn> {
         Wal::append(self, batch)
+    }
+
+    fn sync(&self, lsn: Lsn) -> Result<()> {
+        Wal::sync(self, lsn)
     }
 
     fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>) {
@@ -35,9 +44,12 @@ impl LogWriter for Wal {
 /// Writes accepted Readies without waiting for their sync, and collects the acknowledgements
 /// of the ones that became durable, in write order.
 ///
-/// One thread submits (the consensus loop); the writer's syncer completes. A failed sync stops
-/// the pipeline for good: acknowledgements already durable are still handed out, then the
-/// error, then [`Error::Poisoned`] for every later call.
+/// One thread submits and polls (the consensus loop). Who syncs depends on how it collects:
+/// [`Pipeline::completed`] never blocks and hands the writes in flight to the writer's
+/// background syncer; [`Pipeline::wait_completed`], for a loop with nothing else to do, syncs
+/// them on the calling thread, saving the hand-offs to and from the syncer. A failed sync
+/// stops the pipeline for good: acknowledgements already durable are still handed out, then
+/// the error, then [`Error::Poisoned`] for every later call.
 ///
 /// One turn of the consensus loop (DESIGN.md section 4; a full program is
 /// `examples/ready_loop.rs`):
@@ -64,22 +76,24 @@ pub struct Pipeline<W: LogWriter = Wal> {
     shared: Arc<Shared>,
 }
 
+/// The state the submitting thread and the writer's syncer share.
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
-    /// Signalled whenever a write completes.
-    completed: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Acknowledgements of durable writes not yet handed out, in write order.
-    done: Vec<PersistAck>,
-    /// Writes submitted and not yet completed.
-    in_flight: usize,
+    /// Submitted writes not yet handed out, in write order, with what each acknowledges.
+    /// Invariant: Lsns strictly increase.
+    pending: VecDeque<(Lsn, PersistAck)>,
+    /// Every write up to here is durable.
+    durable: Lsn,
+    /// The background syncer was asked to report every write up to here.
+    watched: Lsn,
     /// The first sync error, until it is handed out.
     failure: Option<Error>,
-    /// A write or sync failed; nothing more is accepted.
+    /// A write or sync failed; nothing more is accepted or acknowledged.
     poisoned: bool,
 }
 
@@ -89,11 +103,12 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn complete(&self, ack: PersistAck, result: Result<()>) {
+    /// Records the outcome of a sync up to `lsn`, from the syncer or an inline sync.
+    fn synced(&self, lsn: Lsn, result: Result<()>) {
         let mut state = self.state();
-        state.in_flight -= 1;
         match result {
-            Ok(()) if !state.poisoned => state.done.push(ack),
+            // NB: after a failure nothing more counts as durable, whatever a later sync says.
+            Ok(()) if !state.poisoned => state.durable = state.durable.max(lsn),
             Ok(()) => {}
             Err(e) => {
                 if !state.poisoned {
@@ -102,16 +117,27 @@ impl Shared {
                 state.poisoned = true;
             }
         }
-        drop(state);
-        self.completed.notify_all();
     }
 }
 
 impl State {
-    /// Hands out the durable acknowledgements, else the failure.
+    /// True if an acknowledgement or an error is ready to be handed out.
+    fn has_news(&self) -> bool {
+        self.poisoned
+            || self
+                .pending
+                .front()
+                .is_some_and(|(lsn, _)| *lsn <= self.durable)
+    }
+
+    /// Hands out the acknowledgements of durable writes, else the failure. After a failure,
+    /// writes not yet known durable are never acknowledged.
     fn take(&mut self) -> Result<Vec<PersistAck>> {
-        if !self.done.is_empty() {
-            return Ok(mem::take(&mut self.done));
+        let n = self
+            .pending
+            .partition_point(|(lsn, _)| *lsn <= self.durable);
+        if n > 0 {
+            return Ok(self.pending.drain(..n).map(|(_, ack)| ack).collect());
         }
         match self.failure.take() {
             Some(e) => Err(e),
@@ -132,8 +158,8 @@ impl<W: LogWriter> Pipeline<W> {
 
     /// Writes `persist` (snapshot first, then entries, with the hard state, as one atomic
     /// batch) and returns without waiting for the sync. The write is readable through the
-    /// writer's storage at once; its acknowledgement comes out of [`Pipeline::completed`] once
-    /// it is durable. An empty `persist` writes nothing.
+    /// writer's storage at once; its acknowledgement comes out of [`Pipeline::completed`] or
+    /// [`Pipeline::wait_completed`] once it is durable. An empty `persist` writes nothing.
     ///
     /// Cost: one `append` on the writer (one write syscall for the WAL); no sync here.
     ///
@@ -155,43 +181,68 @@ impl<W: LogWriter> Pipeline<W> {
                 return Err(e);
             }
         };
-        self.shared.state().in_flight += 1;
-        let shared = Arc::clone(&self.shared);
-        self.writer
-            .on_durable(lsn, Box::new(move |result| shared.complete(ack, result)));
+        self.shared.state().pending.push_back((lsn, ack));
         Ok(())
     }
 
-    /// The acknowledgements of writes that became durable since the last call, in write order;
-    /// never blocks.
+    /// The acknowledgements of writes that became durable since the last call, in write order.
+    /// Never blocks: writes still in flight are handed to the writer's background syncer
+    /// ([`LogWriter::on_durable`]) and show up in a later call.
     ///
     /// # Errors
     /// Once every durable acknowledgement was handed out: the sync error that stopped the
     /// pipeline, then [`Error::Poisoned`].
     pub fn completed(&self) -> Result<Vec<PersistAck>> {
+        let unwatched: Vec<Lsn> = {
+            let mut state = self.shared.state();
+            let watched = state.watched.max(state.durable);
+            let lsns: Vec<Lsn> = state
+                .pending
+                .iter()
+                .map(|(lsn, _)| *lsn)
+                .filter(|lsn| *lsn > watched)
+                .collect();
+            if let Some(&newest) = lsns.last() {
+                state.watched = newest;
+            }
+            lsns
+        };
+        // Outside the lock: a callback may run at once, on this thread.
+        for lsn in unwatched {
+            let shared = Arc::clone(&self.shared);
+            self.writer
+                .on_durable(lsn, Box::new(move |result| shared.synced(lsn, result)));
+        }
         self.shared.state().take()
     }
 
-    /// As [`Pipeline::completed`], but waits until at least one acknowledgement or error is
-    /// there, unless nothing is in flight.
+    /// As [`Pipeline::completed`], but when nothing is durable yet, syncs the writes in flight
+    /// on the calling thread (sharing the fdatasync with the background syncer, if it is at
+    /// work, through group commit). Returns at once if nothing is in flight.
+    ///
+    /// Cost: at most one sync, on this thread; no thread hand-off.
     ///
     /// # Errors
     /// As [`Pipeline::completed`].
     pub fn wait_completed(&self) -> Result<Vec<PersistAck>> {
-        let mut state = self.shared.state();
-        while state.done.is_empty() && !state.poisoned && state.in_flight > 0 {
-            state = self
-                .shared
-                .completed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        state.take()
+        let newest = {
+            let mut state = self.shared.state();
+            match state.pending.back() {
+                Some(&(lsn, _)) if !state.has_news() => lsn,
+                _ => return state.take(),
+            }
+        };
+        self.shared.synced(newest, self.writer.sync(newest));
+        self.shared.state().take()
     }
 
     /// Writes submitted and not yet durable.
     pub fn in_flight(&self) -> usize {
-        self.shared.state().in_flight
+        let state = self.shared.state();
+        state.pending.len()
+            - state
+                .pending
+                .partition_point(|(lsn, _)| *lsn <= state.durable)
     }
 
     /// The writer underneath.

@@ -44,8 +44,8 @@ pub fn ids(ents: &[Entry]) -> Vec<(u64, u64)> {
 type Callback = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// A [`LogWriter`] over a [`MemStorage`]: writes land in the storage at once (readable
-/// before they are durable, like the WAL), and each write's durability callback waits until
-/// the test releases it, so acknowledgements can be delayed at will.
+/// before they are durable, like the WAL) and become durable only when the test releases them,
+/// so acknowledgements can be delayed at will.
 #[derive(Debug, Default)]
 pub struct HeldWriter {
     pub storage: MemStorage,
@@ -54,17 +54,21 @@ pub struct HeldWriter {
 
 #[derive(Default)]
 struct Held {
-    next_lsn: u64,
-    /// Callbacks not yet fired, in Lsn order.
-    waiting: Vec<(Lsn, Callback)>,
-    /// Everything up to here was released.
+    /// The newest write.
+    written: Lsn,
+    /// Every write up to here is durable.
     durable: Lsn,
+    /// A sync failed: nothing more becomes durable.
+    failed: bool,
+    /// Callbacks not yet run.
+    waiting: Vec<(Lsn, Callback)>,
 }
 
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Held")
-            .field("next_lsn", &self.next_lsn)
+            .field("written", &self.written)
+            .field("durable", &self.durable)
             .field("waiting", &self.waiting.len())
             .finish()
     }
@@ -78,38 +82,54 @@ impl HeldWriter {
         }
     }
 
-    /// Makes the oldest `n` writes durable (fewer if fewer are written); returns how many.
-    pub fn release(&self, n: usize) -> usize {
-        let fired: Vec<(Lsn, Callback)> = {
+    /// Makes writes durable up to `lsn` (at most the newest write); returns how many writes
+    /// became durable. Runs the callbacks this satisfies.
+    fn make_durable(&self, lsn: Lsn) -> u64 {
+        let (newly, fired) = {
             let mut state = self.state.lock().unwrap();
-            let n = n.min(state.waiting.len());
-            let fired: Vec<_> = state.waiting.drain(..n).collect();
-            if let Some((lsn, _)) = fired.last() {
-                state.durable = *lsn;
+            if state.failed {
+                return 0;
             }
-            fired
+            let target = lsn.min(state.written).max(state.durable);
+            let newly = target.0 - state.durable.0;
+            state.durable = target;
+            let (fired, waiting) = std::mem::take(&mut state.waiting)
+                .into_iter()
+                .partition(|(l, _)| *l <= target);
+            state.waiting = waiting;
+            (newly, fired)
         };
-        let count = fired.len();
-        for (_, done) in fired {
-            done(Ok(()));
-        }
-        count
+        run(fired, || Ok(()));
+        newly
+    }
+
+    /// Makes the oldest `n` writes not yet durable durable; returns how many there were.
+    pub fn release(&self, n: usize) -> u64 {
+        let durable = self.state.lock().unwrap().durable;
+        self.make_durable(Lsn(durable.0.saturating_add(n as u64)))
     }
 
     /// Makes every write so far durable.
-    pub fn release_all(&self) -> usize {
-        self.release(usize::MAX)
+    pub fn release_all(&self) -> u64 {
+        self.make_durable(Lsn(u64::MAX))
     }
 
-    /// Fails the next sync: the oldest waiting write gets the error.
+    /// The next sync fails: every write not yet durable never will be.
     pub fn fail_next(&self) {
-        let first = {
+        let fired = {
             let mut state = self.state.lock().unwrap();
-            (!state.waiting.is_empty()).then(|| state.waiting.remove(0))
+            state.failed = true;
+            std::mem::take(&mut state.waiting)
         };
-        if let Some((_, done)) = first {
-            done(Err(raftwal::Error::Poisoned));
-        }
+        run(fired, || Err(raftwal::Error::Poisoned));
+    }
+}
+
+/// Runs `callbacks` in Lsn order with `result()`.
+fn run(mut callbacks: Vec<(Lsn, Callback)>, result: impl Fn() -> Result<()>) {
+    callbacks.sort_by_key(|(lsn, _)| *lsn);
+    for (_, done) in callbacks {
+        done(result());
     }
 }
 
@@ -126,8 +146,17 @@ impl LogWriter for HeldWriter {
             self.storage.set_hard_state(hs);
         }
         let mut state = self.state.lock().unwrap();
-        state.next_lsn += 1;
-        Ok(Lsn(state.next_lsn))
+        state.written.0 += 1;
+        Ok(state.written)
+    }
+
+    /// Makes every write up to `lsn` durable, as a sync would.
+    fn sync(&self, lsn: Lsn) -> Result<()> {
+        self.make_durable(lsn);
+        match self.state.lock().unwrap().failed {
+            true => Err(raftwal::Error::Poisoned),
+            false => Ok(()),
+        }
     }
 
     fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>) {
@@ -135,6 +164,9 @@ impl LogWriter for HeldWriter {
         if lsn <= state.durable {
             drop(state);
             done(Ok(()));
+        } else if state.failed {
+            drop(state);
+            done(Err(raftwal::Error::Poisoned));
         } else {
             state.waiting.push((lsn, done));
         }
@@ -145,4 +177,5 @@ impl LogWriter for HeldWriter {
 pub type Id = (u64, u64);
 /// A list of `(index, term)`.
 pub type Ids<'a> = &'a [Id];
+
 pub mod model;
