@@ -6,10 +6,13 @@
 
 mod error;
 pub mod fs;
+pub mod inspect;
 mod log;
 mod record;
 mod segment;
 pub mod storage;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod types;
 pub mod wal;
 

@@ -21,7 +21,7 @@ use bytes::Bytes;
 pub(crate) use header::HEADER_LEN;
 pub use header::Header;
 pub(crate) use name::{FileName, parse as parse_name, segment_name, temp_name};
-pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero};
+pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero, torn_plausible};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
@@ -58,16 +58,7 @@ pub(crate) fn prepare(
     size: u64,
 ) -> Result<(PathBuf, Arc<dyn File>)> {
     let path = dir.join(segment_name(seq));
-    // A failed earlier attempt may have left the file half made.
-    match fs.remove_file(&path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(io_err(IoOp::Remove, &path)(e));
-        }
-        _ => {}
-    }
-    let file = fs
-        .open(&path, OpenMode::CreateNew)
-        .map_err(io_err(IoOp::Open, &path))?;
+    let file = create_fresh(fs, &path)?;
     file.allocate_zeroed(size)
         .map_err(io_err(IoOp::Allocate, &path))?;
     file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
@@ -89,9 +80,7 @@ pub(crate) fn create_atomic(
 ) -> Result<(PathBuf, Arc<dyn File>)> {
     let temp = dir.join(temp_name(seq));
     let path = dir.join(segment_name(seq));
-    let file = fs
-        .open(&temp, OpenMode::CreateNew)
-        .map_err(io_err(IoOp::Open, &temp))?;
+    let file = create_fresh(fs, &temp)?;
     file.allocate_zeroed(size.max(first_bytes.len() as u64))
         .map_err(io_err(IoOp::Allocate, &temp))?;
     file.write_all_at(first_bytes, 0)
@@ -101,6 +90,21 @@ pub(crate) fn create_atomic(
         .map_err(io_err(IoOp::Rename, &temp))?;
     fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
     Ok((path, file))
+}
+
+/// Creates `path`, replacing what a failed or crashed earlier attempt left there.
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be created.
+fn create_fresh(fs: &dyn Fs, path: &Path) -> Result<Arc<dyn File>> {
+    let file = match fs.open(path, OpenMode::CreateNew) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs.remove_file(path).map_err(io_err(IoOp::Remove, path))?;
+            fs.open(path, OpenMode::CreateNew)
+        }
+        opened => opened,
+    };
+    file.map_err(io_err(IoOp::Open, path))
 }
 
 /// The whole file as one buffer: a read-only map, or a plain read when `use_mmap` is off.

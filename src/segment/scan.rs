@@ -120,6 +120,39 @@ pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Op
     None
 }
 
+/// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
+pub(crate) const SECTOR: u64 = 512;
+
+/// Could the bad frame at `offset` be a write torn by a power cut, rather than damage?
+///
+/// Every frame is written into space that was zero-filled and synced first, so a sector a torn
+/// write did not reach still reads as zeros. The frame (its claimed extent if its header is
+/// intact, else the header alone) can be torn only if some sector's share of it is all zeros,
+/// or if it reaches past the end of the file. A frame whose every sector holds data, yet fails
+/// its checks, was damaged.
+pub(crate) fn torn_plausible(buf: &[u8], offset: u64, salt: u64) -> bool {
+    let rest = usize::try_from(offset)
+        .ok()
+        .and_then(|at| buf.get(at..))
+        .unwrap_or_default();
+    let extent =
+        record::decode_header(rest, salt).map_or(FRAME_HEADER_LEN as u64, |h| h.frame_len());
+    let end = offset.saturating_add(extent);
+    if end > buf.len() as u64 {
+        return true;
+    }
+    let mut at = offset;
+    while at < end {
+        let piece_end = (at / SECTOR + 1).saturating_mul(SECTOR).min(end);
+        let piece = buf.get(at as usize..piece_end as usize).unwrap_or_default();
+        if record::is_zero(piece) {
+            return true;
+        }
+        at = piece_end;
+    }
+    false
+}
+
 /// Offset just past the last non-zero byte of `buf` at or after `from` (`from` itself if all
 /// are zero): the end of whatever a torn write left behind.
 pub(crate) fn last_nonzero(buf: &[u8], from: u64) -> u64 {
@@ -222,6 +255,42 @@ mod tests {
             None,
             "other salt"
         );
+    }
+
+    #[test]
+    fn only_a_frame_with_an_unwritten_sector_can_be_torn() {
+        // One frame spanning sectors 0..=2 of a pre-zeroed buffer, written at offset 16.
+        let mut big = vec![0u8; 4096];
+        let mut frame = Vec::new();
+        let batch = Batch {
+            entries: vec![Entry::new(1, 1, vec![9u8; 1100])],
+            ..Batch::default()
+        };
+        encode(&mut frame, SALT, 1, 0, &Record::Batch(Cow::Owned(batch))).unwrap();
+        big[16..16 + frame.len()].copy_from_slice(&frame);
+        let flipped = |at: usize| {
+            let mut b = big.clone();
+            b[at] ^= 0x10;
+            b
+        };
+        let zeroed = |sector: usize| {
+            let mut b = big.clone();
+            let lo = (sector * 512).max(16);
+            b[lo..(sector + 1) * 512].fill(0);
+            b
+        };
+        // (bytes, torn plausible)
+        let cases = [
+            (flipped(600), false),
+            (flipped(20), false),
+            (zeroed(1), true),
+            (zeroed(2), true),
+            (zeroed(0), true),
+            (flipped(600)[..1024].to_vec(), true),
+        ];
+        for (i, (buf, want)) in cases.into_iter().enumerate() {
+            assert_eq!(torn_plausible(&buf, 16, SALT), want, "case {i}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! or a disk read of another caller.
 
 mod durable;
-mod recovery;
+pub(crate) mod recovery;
 mod state;
 mod sync;
 mod writer;
@@ -42,7 +42,7 @@ const MIN_SEGMENT_SIZE: u64 = 1 << 10;
 #[non_exhaustive]
 pub struct Options {
     /// Target size of a segment file. Default: 64 MiB; at least 1 KiB. A batch larger than a
-    /// segment gets a segment of its own.
+    /// segment gets a segment of its own, as large as it needs.
     pub segment_size: u64,
     /// Largest accepted entry payload. Default: 16 MiB; at most `u32::MAX`.
     pub max_entry_size: u64,
@@ -110,6 +110,15 @@ pub struct Batch {
 /// one makes it and every earlier write durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
+
+/// An entry whose payload [`Wal::entries`] reads from its segment file.
+struct PendingRead {
+    /// Position in the result.
+    at: usize,
+    seg: u64,
+    offset: u64,
+    len: u64,
+}
 
 /// What readers see: the log's state and the files its entries are in.
 #[derive(Debug)]
@@ -370,7 +379,6 @@ impl Wal {
     /// fails.
     pub fn entries(&self, lo: u64, hi: u64, max_size: u64) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
-        // Entries whose bytes must be read: (position in `out`, segment, offset, len).
         let mut reads = Vec::new();
         let mut files = BTreeMap::new();
         {
@@ -382,23 +390,26 @@ impl Wal {
                     Loc::Stored {
                         data: Some(data), ..
                     } => data.clone(),
-                    Loc::Stored {
+                    &Loc::Stored {
                         seg,
                         offset,
                         len,
                         data: None,
                     } => {
-                        reads.push((out.len(), *seg, *offset, u64::from(*len)));
-                        if let Some(file) = read.files.get(seg) {
-                            files.entry(*seg).or_insert_with(|| file.clone());
+                        reads.push(PendingRead {
+                            at: out.len(),
+                            seg,
+                            offset,
+                            len: len.into(),
+                        });
+                        if let Some(file) = read.files.get(&seg) {
+                            files.entry(seg).or_insert_with(|| file.clone());
                         }
                         Bytes::new()
                     }
                     Loc::Missing => {
-                        return Err(Error::Unavailable {
-                            index,
-                            last_index: read.log.last_index(),
-                        });
+                        let last_index = read.log.last_index();
+                        return Err(Error::Unavailable { index, last_index });
                     }
                 };
                 out.push(Entry {
@@ -408,24 +419,20 @@ impl Wal {
                 });
             }
         }
-        for run in reads.chunk_by(|a, b| a.1 == b.1) {
+        // Outside the lock: one read per run of entries in the same segment.
+        for run in reads.chunk_by(|a, b| a.seg == b.seg) {
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
             let file = files
-                .get(&first.1)
-                .ok_or(Error::InvalidCall("entry in an unknown segment"))?;
-            let start = first.2;
-            let span = segment::read_at(
-                file.file.as_ref(),
-                &file.path,
-                start,
-                last.2 + last.3 - start,
-            )?;
-            for &(at, _, offset, len) in run {
-                let from = (offset - start) as usize;
-                if let Some(entry) = out.get_mut(at) {
-                    entry.data = span.slice(from..from + len as usize);
+                .get(&first.seg)
+                .ok_or(Error::InvalidCall("entry in no segment"))?;
+            let span_len = last.offset + last.len - first.offset;
+            let span = segment::read_at(file.file.as_ref(), &file.path, first.offset, span_len)?;
+            for read in run {
+                let from = (read.offset - first.offset) as usize;
+                if let Some(entry) = out.get_mut(read.at) {
+                    entry.data = span.slice(from..from + read.len as usize);
                 }
             }
         }
@@ -469,14 +476,15 @@ impl Wal {
         apply: impl FnOnce(&mut LogState, &Written) -> bool,
     ) -> Result<Lsn> {
         let mut writer = lock(&self.writer);
-        self.ctx.sync.check()?;
+        self.ctx.sync.check_write()?;
+        writer.check_preparation(&self.ctx)?;
         let read = self.read_side();
         if check(&read.log)? == Effect::None {
             return Ok(Lsn(writer.next_lsn - 1));
         }
         let len = writer.encode(&self.ctx, record)?;
-        if writer.must_rotate(&self.ctx, len) {
-            let rotation = writer.rotate(&self.ctx, &read.log)?;
+        if writer.must_rotate(len) {
+            let rotation = writer.rotate(&self.ctx, &read.log, len)?;
             drop(read);
             self.follow_rotation(rotation);
             writer.encode(&self.ctx, record)?;
@@ -490,6 +498,7 @@ impl Wal {
             self.ctx.sync.poison();
             return Err(Error::InvalidCall("a checked write did not apply"));
         }
+        read.log.check_invariants();
         let compacted = read.log.compacted();
         drop(read);
         if compacted != compacted_before {
@@ -548,6 +557,7 @@ impl Wal {
             }
         }
         let fs = Arc::clone(&self.ctx.fs);
+        let sync = Arc::clone(&self.ctx.sync);
         let dir = self.ctx.dir.clone();
         self.on_durable(
             lsn,
@@ -556,13 +566,21 @@ impl Wal {
                     return;
                 }
                 // NB: oldest first, stopping at a failure, so the files left are contiguous.
-                // One left behind is harmless: replay reads it and the purge after it again.
+                // One left behind is harmless (replay reads it, then the purge after it) and
+                // goes at the next purge after a reopen; the next write reports the failure.
                 for s in &released {
-                    if fs.remove_file(&s.path).is_err() {
+                    if let Err(source) = fs.remove_file(&s.path) {
+                        sync.defer(Error::Io {
+                            op: IoOp::Remove,
+                            path: s.path.clone(),
+                            source,
+                        });
                         break;
                     }
                 }
-                let _ = fs.sync_dir(&dir);
+                if fs.sync_dir(&dir).is_err() {
+                    sync.poison();
+                }
             }),
         );
     }

@@ -26,6 +26,7 @@ use crate::fs::{File, Fs, OpenMode};
 use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
     self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
+    torn_plausible,
 };
 use crate::types::EntryId;
 
@@ -56,7 +57,6 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
-    records_start: u64,
 }
 
 impl Scanned {
@@ -82,10 +82,20 @@ impl Scanned {
     }
 }
 
+impl Stopped {
+    /// The error for a stop proven to be damage.
+    fn damage(&self) -> Error {
+        let source = self.stop.error.unwrap_or(DecodeError::Malformed {
+            what: "acknowledged frames were erased",
+        });
+        corrupt(&self.path, self.stop.offset)(source)
+    }
+}
+
 /// Where the frames of the log stop.
 struct Stopped {
-    /// Position in `scanned`.
-    segment: usize,
+    /// The segment they stop in.
+    path: PathBuf,
     stop: Stop,
     /// The Lsn the first missing frame would have had.
     lost_lsn: u64,
@@ -103,22 +113,20 @@ fn malformed(path: &Path, offset: u64, what: &'static str) -> Error {
     corrupt(path, offset)(DecodeError::Malformed { what })
 }
 
-/// Sequence numbers of the segments in `dir`, ascending, after removing half-built ones.
-fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<u64>> {
+/// Sequence numbers of the segments in `dir`, ascending, and the half-built files to remove.
+fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<PathBuf>)> {
     let names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
     let mut seqs = Vec::new();
+    let mut temps = Vec::new();
     for name in names {
         match segment::parse_name(&name) {
             FileName::Segment(seq) => seqs.push(seq),
-            FileName::Temp => {
-                let path = dir.join(&name);
-                fs.remove_file(&path).map_err(io_err(IoOp::Remove, &path))?;
-            }
+            FileName::Temp => temps.push(dir.join(&name)),
             FileName::Other => {}
         }
     }
     seqs.sort_unstable();
-    Ok(seqs)
+    Ok((seqs, temps))
 }
 
 /// Makes `dir` exist, durably.
@@ -153,15 +161,30 @@ fn create_first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<()
     Ok(())
 }
 
-/// Replays the log in `dir`, creating it if there is none.
+/// Replays the log in `dir`, creating it if there is none, and leaves the directory ready
+/// for writing: a torn tail zeroed, leftovers removed, everything kept synced.
 ///
 /// # Errors
 /// [`Error::Corrupt`] for damaged acknowledged data, [`Error::Io`] for failed file calls.
 pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Recovered> {
-    let mut seqs = list_segments(fs, dir)?;
+    let replayed = match replay(fs, dir, options)? {
+        Some(replayed) => replayed,
+        None => {
+            create_first_segment(fs, dir, options)?;
+            replay(fs, dir, options)?.ok_or(Error::InvalidCall("a new log has a segment"))?
+        }
+    };
+    replayed.apply(fs, dir, options)
+}
+
+/// Replays the log in `dir` without changing anything on disk; `None` if it holds no segment.
+///
+/// # Errors
+/// As [`recover`].
+pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Option<Replayed>> {
+    let (seqs, mut leftovers) = list_segments(fs, dir)?;
     if seqs.is_empty() {
-        create_first_segment(fs, dir, options)?;
-        seqs = list_segments(fs, dir)?;
+        return Ok(None);
     }
     // Segments before a gap are purged ones whose removal a crash half undid: replay starts
     // after the last gap, and if it needed them after all, their entries show up missing.
@@ -170,15 +193,16 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Reco
         .rposition(|w| w.first().and_then(|p| p.checked_add(1)) != w.get(1).copied())
         .map_or(0, |gap| gap + 1);
     let (stale, seqs) = seqs.split_at(start);
-    let mut leftovers: Vec<PathBuf> = stale
-        .iter()
-        .map(|&seq| dir.join(segment::segment_name(seq)))
-        .collect();
+    leftovers.extend(
+        stale
+            .iter()
+            .map(|&seq| dir.join(segment::segment_name(seq))),
+    );
     let mut replay = Replay::default();
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
         let file = fs
-            .open(&path, OpenMode::ReadWrite)
+            .open(&path, OpenMode::ReadOnly)
             .map_err(io_err(IoOp::Open, &path))?;
         let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
         if let Some(stopped) = &replay.stopped {
@@ -187,14 +211,124 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Reco
             if let Ok(h) = Header::decode(&buf)
                 && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
             {
-                return Err(replay.damage_error(stopped));
+                return Err(stopped.damage());
             }
             leftovers.push(path);
             continue;
         }
         replay.segment(seq, path, file, buf)?;
     }
-    replay.finish(fs, dir, options, leftovers)
+    replay.finish(leftovers).map(Some)
+}
+
+/// What replay found, before anything is changed on disk.
+pub(crate) struct Replayed {
+    log: LogState,
+    /// The Lsn the next frame gets.
+    next_lsn: u64,
+    /// Sealed segments, oldest first.
+    sealed: Vec<Scanned>,
+    /// The segment the frames stop in: the one to continue writing.
+    tail: Scanned,
+    /// End of whatever a torn write left after the tail's frames (`tail.end` if nothing).
+    torn_end: u64,
+    /// Files to remove: half-built, purged, or from a rotation that never finished.
+    leftovers: Vec<PathBuf>,
+}
+
+impl Replayed {
+    /// What recovery reports (and, for a read-only check, would do).
+    pub(crate) fn report(&self) -> RecoveryReport {
+        let torn = self.torn_end - self.tail.end;
+        RecoveryReport {
+            torn_bytes_dropped: torn,
+            torn_segment: (torn > 0).then(|| self.tail.path.clone()),
+            last_index: self.log.last_index(),
+            segments: self.sealed.len() + 1,
+        }
+    }
+
+    /// Makes the directory ready for writing and hands over what the log needs.
+    fn apply(self, fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Recovered> {
+        let report = self.report();
+        let Replayed {
+            mut log,
+            next_lsn,
+            sealed,
+            tail,
+            torn_end,
+            leftovers,
+        } = self;
+        let mut maps = BTreeMap::new();
+        let mut files = BTreeMap::new();
+        let mut segments = VecDeque::new();
+        for s in sealed {
+            s.register(&mut files, &mut segments);
+            if options.use_mmap {
+                maps.insert(s.seq, s.buf);
+            }
+        }
+        let Scanned {
+            seq,
+            header,
+            path,
+            buf,
+            end,
+            ..
+        } = tail;
+        // Every frame lies in space zero-filled before use: the file's length.
+        let capacity = buf.len() as u64;
+        drop(buf);
+        let file = fs
+            .open(&path, OpenMode::ReadWrite)
+            .map_err(io_err(IoOp::Open, &path))?;
+        files.insert(
+            seq,
+            SegmentFile {
+                path: path.clone(),
+                file: Arc::clone(&file),
+            },
+        );
+        segments.push_back(SegmentInfo {
+            seq,
+            first_index: header.first_index,
+            path: path.clone(),
+        });
+        if torn_end > end {
+            let len = usize::try_from(torn_end - end)
+                .map_err(|_| malformed(&path, end, "torn tail too long"))?;
+            file.write_all_at(&vec![0u8; len], end)
+                .map_err(io_err(IoOp::Write, &path))?;
+        }
+        // What replay read may have been in the page cache only (a killed process): make it
+        // durable before anything new is built on it.
+        file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
+        for leftover in &leftovers {
+            fs.remove_file(leftover)
+                .map_err(io_err(IoOp::Remove, leftover))?;
+        }
+        fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+        if options.use_mmap {
+            maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
+        }
+        attach_maps(&mut log, &maps);
+        let active = Active {
+            seq,
+            salt: header.salt,
+            path,
+            file,
+            offset: end,
+            capacity,
+        };
+        Ok(Recovered {
+            log,
+            files,
+            active,
+            next_lsn,
+            segments,
+            report,
+        })
+    }
 }
 
 /// The state replay carries from one segment to the next.
@@ -210,23 +344,6 @@ struct Replay {
 }
 
 impl Replay {
-    fn damage_error(&self, stopped: &Stopped) -> Error {
-        let (path, offset) = self
-            .scanned
-            .get(stopped.segment)
-            .map_or((PathBuf::new(), 0), |s| {
-                (s.path.clone(), stopped.stop.offset)
-            });
-        let source = stopped.stop.error.unwrap_or(DecodeError::Malformed {
-            what: "acknowledged frames were erased",
-        });
-        Error::Corrupt {
-            segment: path,
-            offset,
-            source,
-        }
-    }
-
     fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
         // Every segment's header and checkpoint were durable before anything could follow
         // them, and the first segment replay meets is never one that was left unfinished.
@@ -289,8 +406,7 @@ impl Replay {
             }
             None => return Err(malformed(&path, checkpoint_at, "missing checkpoint")),
         }
-        let records_start = frames.position();
-        let mut end = records_start;
+        let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
             match item {
@@ -320,6 +436,22 @@ impl Replay {
         if self.expect.is_some() && last_nonzero(&buf, end) != end {
             return Err(malformed(&path, end, "bytes after the seal"));
         }
+        if let Some(stop) = stopped {
+            // Without later proof a stop is a torn tail, if a power cut could have made it.
+            let lost_lsn = self.next_lsn.unwrap_or(u64::MAX);
+            let from = stop.offset + FRAME_ALIGN;
+            let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
+            let torn = stop.error.is_none() || torn_plausible(&buf, stop.offset, header.salt);
+            let stopped = Stopped {
+                path: path.clone(),
+                stop,
+                lost_lsn,
+            };
+            if proven || !torn {
+                return Err(stopped.damage());
+            }
+            self.stopped = Some(stopped);
+        }
         self.scanned.push(Scanned {
             seq,
             header,
@@ -327,127 +459,43 @@ impl Replay {
             file,
             buf,
             end,
-            records_start,
         });
-        if let Some(stop) = stopped {
-            let stopped = Stopped {
-                segment: self.scanned.len() - 1,
-                stop,
-                lost_lsn: self.next_lsn.unwrap_or(u64::MAX),
-            };
-            let from = stop.offset + FRAME_ALIGN;
-            let scanned = self.scanned.last().map(|s| &s.buf);
-            if scanned.is_some_and(|b| find_proof(b, header.salt, from, stopped.lost_lsn).is_some())
-            {
-                return Err(self.damage_error(&stopped));
-            }
-            self.stopped = Some(stopped);
-        }
         Ok(())
     }
 
-    fn finish(
-        self,
-        fs: &dyn Fs,
-        dir: &Path,
-        options: &Options,
-        leftovers: Vec<PathBuf>,
-    ) -> Result<Recovered> {
+    fn finish(self, leftovers: Vec<PathBuf>) -> Result<Replayed> {
         let Replay {
             log,
             next_lsn,
-            scanned,
+            mut scanned,
             stopped,
             ..
         } = self;
-        let last = scanned
-            .last()
-            .ok_or(Error::InvalidCall("a log has at least one segment"))?;
-        let Some(stopped) = stopped else {
-            return Err(malformed(
-                &last.path,
-                last.end,
-                "sealed segment has no successor",
-            ));
-        };
-        let mut log = log.ok_or(Error::InvalidCall("a log has at least one checkpoint"))?;
-        if log.has_missing() {
-            let first = scanned.first().map_or(PathBuf::new(), |s| s.path.clone());
-            return Err(malformed(
-                &first,
-                HEADER_LEN as u64,
-                "entries of a removed segment are in the log",
-            ));
-        }
-        // The stop is in the last segment scanned: every segment after it is a leftover.
-        let mut scanned = scanned;
         let tail = scanned
             .pop()
             .ok_or(Error::InvalidCall("a log has at least one segment"))?;
-        let mut maps = BTreeMap::new();
-        let mut files = BTreeMap::new();
-        let mut segments = VecDeque::new();
-        for s in scanned {
-            s.register(&mut files, &mut segments);
-            if options.use_mmap {
-                maps.insert(s.seq, s.buf);
-            }
-        }
-        tail.register(&mut files, &mut segments);
-        let Scanned {
-            seq,
-            header,
-            path,
-            file,
-            buf,
-            end,
-            records_start,
-        } = tail;
-        let salt = header.salt;
-        let torn_end = last_nonzero(&buf, end);
-        drop(buf);
-
-        let mut report = RecoveryReport {
-            segments: segments.len(),
-            ..RecoveryReport::default()
+        let Some(stopped) = stopped else {
+            return Err(malformed(
+                &tail.path,
+                tail.end,
+                "sealed segment has no successor",
+            ));
         };
-        if torn_end > end {
-            let len = usize::try_from(torn_end - end)
-                .map_err(|_| malformed(&path, end, "torn tail too long"))?;
-            file.write_all_at(&vec![0u8; len], end)
-                .map_err(io_err(IoOp::Write, &path))?;
-            report.torn_bytes_dropped = torn_end - end;
-            report.torn_segment = Some(path.clone());
+        let log = log.ok_or(Error::InvalidCall("a log has at least one checkpoint"))?;
+        if log.has_missing() {
+            let first = scanned.first().unwrap_or(&tail).path.clone();
+            let what = "entries of a removed segment are in the log";
+            return Err(malformed(&first, HEADER_LEN as u64, what));
         }
-        // What replay read may have been in the page cache only (a killed process): make it
-        // durable before anything new is built on it.
-        file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
-        for leftover in &leftovers {
-            fs.remove_file(leftover)
-                .map_err(io_err(IoOp::Remove, leftover))?;
-        }
-        fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
-        if options.use_mmap {
-            maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
-        }
-        attach_maps(&mut log, &maps);
-        report.last_index = log.last_index();
-        let active = Active {
-            seq,
-            salt,
-            path,
-            file,
-            offset: end,
-            records_start,
-        };
+        let torn_end = last_nonzero(&tail.buf, tail.end);
         let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
-        Ok(Recovered {
+        Ok(Replayed {
             log,
-            files,
-            active,
             next_lsn,
-            segments,
-            report,
+            sealed: scanned,
+            tail,
+            torn_end,
+            leftovers,
         })
     }
 }

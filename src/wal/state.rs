@@ -267,17 +267,17 @@ impl LogState {
                     found: first.index,
                 });
             }
-            let commit = self.hard_state.commit;
-            if batch.snapshot.is_none() && first.index <= view.last.index && first.index <= commit {
-                return Err(Error::BelowCommitted {
-                    index: first.index,
-                    committed: commit,
-                });
-            }
             if first.index <= view.compacted.index {
                 return Err(Error::Compacted {
                     index: first.index,
                     first_index: view.first(),
+                });
+            }
+            let commit = self.committed();
+            if batch.snapshot.is_none() && first.index <= view.last.index && first.index <= commit {
+                return Err(Error::BelowCommitted {
+                    index: first.index,
+                    committed: commit,
                 });
             }
             let prev_term = if batch.snapshot.is_some() {
@@ -294,16 +294,16 @@ impl LogState {
             }
             view.last = prev;
         }
-        if let Some(hs) = &batch.hard_state {
-            if hs.term < self.hard_state.term {
-                return Err(Error::InvalidCall("the hard state's term goes backwards"));
-            }
-            if hs.commit > view.last.index {
-                return Err(Error::CommitBeyondLast {
-                    commit: hs.commit,
-                    last_index: view.last.index,
-                });
-            }
+        let hard_state = batch.hard_state.unwrap_or(self.hard_state);
+        if hard_state.term < self.hard_state.term {
+            return Err(Error::InvalidCall("the hard state's term goes backwards"));
+        }
+        // Also catches a snapshot that would reset the log below the commit index.
+        if hard_state.commit > view.last.index {
+            return Err(Error::CommitBeyondLast {
+                commit: hard_state.commit,
+                last_index: view.last.index,
+            });
         }
         let empty =
             batch.entries.is_empty() && batch.hard_state.is_none() && batch.snapshot.is_none();
@@ -319,10 +319,11 @@ impl LogState {
         if index >= self.last_index() {
             return Ok(Effect::None);
         }
-        if index < self.hard_state.commit {
+        let committed = self.committed();
+        if index < committed {
             return Err(Error::BelowCommitted {
                 index: index + 1,
-                committed: self.hard_state.commit,
+                committed,
             });
         }
         if index < self.compacted.index {
@@ -426,6 +427,25 @@ impl LogState {
         self.snapshot = meta.clone();
     }
 
+    /// The highest index no write may change: the commit index, or a snapshot's (a snapshot
+    /// covers committed entries only).
+    fn committed(&self) -> u64 {
+        self.hard_state.commit.max(self.snapshot.index)
+    }
+
+    /// Checks what every accepted write keeps true. Debug builds only; never run on replayed
+    /// bytes, which are checked by [`DecodeError`]s instead.
+    pub(crate) fn check_invariants(&self) {
+        debug_assert!(
+            self.hard_state.commit <= self.last_index(),
+            "commit beyond the log"
+        );
+        debug_assert!(
+            self.snapshot.index <= self.last_index(),
+            "snapshot beyond the log"
+        );
+    }
+
     fn clone_bounds(&self) -> Bounds {
         Bounds {
             compacted: self.compacted,
@@ -444,5 +464,90 @@ struct Bounds {
 impl Bounds {
     fn first(&self) -> u64 {
         self.compacted.index + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries 6..=9 of 10 bytes each (term 2, then 3 from 8 on), compacted at 5@2.
+    fn log() -> LogState {
+        let mut log = LogState::default();
+        log.apply_purge(EntryId::new(2, 5));
+        let entries = (6..10)
+            .map(|i| Entry::new(i, 2 + i / 8, vec![0u8; 10]))
+            .collect();
+        let batch = Batch {
+            entries,
+            ..Batch::default()
+        };
+        let locs = (0..4).map(|i| Loc::Stored {
+            seg: 1,
+            offset: i * 10,
+            len: 10,
+            data: None,
+        });
+        log.apply_batch(&batch, locs).unwrap();
+        log
+    }
+
+    #[test]
+    fn terms_are_answered_from_the_compaction_point_to_the_end() {
+        let log = log();
+        // (index, term or error)
+        let cases = [
+            (4, Err("compacted")),
+            (5, Ok(2)),
+            (6, Ok(2)),
+            (8, Ok(3)),
+            (9, Ok(3)),
+            (10, Err("unavailable")),
+        ];
+        for (index, want) in cases {
+            let got = log.term(index).map_err(|e| match e {
+                Error::Compacted { .. } => "compacted",
+                Error::Unavailable { .. } => "unavailable",
+                _ => "other",
+            });
+            assert_eq!(got, want, "term({index})");
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked_and_limited_by_size_but_never_empty() {
+        let log = log();
+        let size = 10 + crate::types::ENTRY_OVERHEAD;
+        // (lo, hi, max_size, entries or error)
+        let cases = [
+            (6, 10, u64::MAX, Ok(4)),
+            (6, 10, 0, Ok(1)),
+            (6, 10, 2 * size, Ok(2)),
+            (6, 10, 2 * size - 1, Ok(1)),
+            (7, 7, 0, Ok(0)),
+            (10, 10, 0, Ok(0)),
+            (5, 7, u64::MAX, Err("compacted")),
+            (6, 11, u64::MAX, Err("unavailable")),
+            (8, 7, u64::MAX, Err("invalid")),
+        ];
+        for (lo, hi, max, want) in cases {
+            let got = log.range_len(lo, hi, max).map_err(|e| match e {
+                Error::Compacted { .. } => "compacted",
+                Error::Unavailable { .. } => "unavailable",
+                Error::InvalidCall(_) => "invalid",
+                _ => "other",
+            });
+            assert_eq!(got, want, "[{lo}, {hi}) max {max}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_describes_the_state_it_rebuilds() {
+        let log = log();
+        let again = LogState::from_checkpoint(&log.checkpoint()).unwrap();
+        assert_eq!((again.first_index(), again.last_index()), (6, 9));
+        assert_eq!((again.term(5).unwrap(), again.term(9).unwrap()), (2, 3));
+        assert!(again.has_missing(), "a checkpoint carries no payloads");
+        assert!(!log.has_missing());
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct SyncPoint {
     progress: Mutex<Progress>,
     changed: Condvar,
     poisoned: AtomicBool,
+    /// A failure of background upkeep, reported by the next write.
+    deferred: Mutex<Option<Error>>,
 }
 
 impl SyncPoint {
@@ -52,6 +54,7 @@ impl SyncPoint {
             }),
             changed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            deferred: Mutex::new(None),
         }
     }
 
@@ -61,6 +64,17 @@ impl SyncPoint {
             return Err(Error::Poisoned);
         }
         Ok(())
+    }
+
+    /// Keeps `error` of background upkeep for the next write to report.
+    pub(crate) fn defer(&self, error: Error) {
+        lock(&self.deferred).get_or_insert(error);
+    }
+
+    /// Fails with the poison, or once with a deferred upkeep error.
+    pub(crate) fn check_write(&self) -> Result<()> {
+        self.check()?;
+        lock(&self.deferred).take().map_or(Ok(()), Err)
     }
 
     /// Latches the poison and wakes every waiter so it can fail.

@@ -34,8 +34,9 @@ pub(crate) struct Active {
     /// Where the next frame goes. Invariant: a multiple of the frame alignment; everything
     /// from here to the end of the file is zero.
     pub(crate) offset: u64,
-    /// Where the frames after the segment's checkpoint begin.
-    pub(crate) records_start: u64,
+    /// Bytes zero-filled and synced before the segment was used. Invariant: every frame,
+    /// and room for the seal after them, lies below it (so a torn write leaves zeros).
+    pub(crate) capacity: u64,
 }
 
 /// A segment of the log directory.
@@ -83,8 +84,10 @@ pub(crate) struct Writer {
     /// The encoded frame about to be written (reused between writes), and its layout.
     buf: Vec<u8>,
     encoded: Encoded,
-    /// The next segment, being created and zero-filled by a background thread.
+    /// The next segment, being created and zero-filled by a background thread...
     next: Option<Preparing>,
+    /// ...or ready for use.
+    prepared: Option<(PathBuf, Arc<dyn File>)>,
     /// Every segment in the directory, oldest first; the active one is last.
     pub(crate) segments: VecDeque<SegmentInfo>,
 }
@@ -106,6 +109,7 @@ impl Writer {
             buf: Vec::new(),
             encoded: Encoded::default(),
             next: None,
+            prepared: None,
             segments,
         };
         writer.next = Some(writer.spawn_prepare(ctx));
@@ -125,32 +129,21 @@ impl Writer {
         Ok(self.encoded.len)
     }
 
-    /// True if a frame of `len` bytes does not fit in the active segment (a frame larger than
-    /// a whole segment goes into a fresh one, which grows to hold it).
-    pub(crate) fn must_rotate(&self, ctx: &Ctx, len: u64) -> bool {
-        let used = self.active.offset > self.active.records_start;
-        used && self.active.offset + len + SEAL_LEN > ctx.options.segment_size
+    /// True if a frame of `len` bytes does not fit in the active segment (with room left for
+    /// the seal).
+    pub(crate) fn must_rotate(&self, len: u64) -> bool {
+        self.active.offset + len + SEAL_LEN > self.active.capacity
     }
 
     /// Writes the encoded frame.
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails (ENOSPC included): the frame's space is zeroed again
-    /// and the log stays usable; if even that fails, the log is poisoned.
+    /// and synced, and the log stays usable; if even that fails, the log is poisoned.
     pub(crate) fn write(&mut self, ctx: &Ctx) -> Result<Written> {
         let offset = self.active.offset;
         let encoded = self.encoded;
-        if let Err(source) = self.active.file.write_all_at(&self.buf, offset) {
-            let zeros = vec![0u8; self.buf.len()];
-            if self.active.file.write_all_at(&zeros, offset).is_err() {
-                ctx.sync.poison();
-            }
-            return Err(Error::Io {
-                op: IoOp::Write,
-                path: self.active.path.clone(),
-                source,
-            });
-        }
+        write_or_undo(ctx, &self.active, &self.buf, offset)?;
         let lsn = self.next_lsn;
         self.active.offset += encoded.len;
         self.next_lsn += 1;
@@ -172,19 +165,10 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] if the next segment could not be prepared (the log stays usable and tries
     /// again), or if a write or sync fails (the log is poisoned).
-    pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState) -> Result<Rotation> {
-        let prepared = match self.next.take() {
-            Some(handle) => handle.join().unwrap_or_else(|_| {
-                Err(Error::InvalidCall("the segment preparing thread panicked"))
-            }),
-            None => Err(Error::InvalidCall("no segment was being prepared")),
-        };
-        let (path, file) = match prepared {
-            Ok(next) => next,
-            Err(e) => {
-                self.next = Some(self.spawn_prepare(ctx));
-                return Err(e);
-            }
+    pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState, frame_len: u64) -> Result<Rotation> {
+        let (path, file) = match self.prepared.take() {
+            Some(prepared) => prepared,
+            None => self.join_preparation(ctx)?,
         };
         let seq = self.active.seq + 1;
         let salt = segment::new_salt();
@@ -205,6 +189,21 @@ impl Writer {
             ctx.sync.poison();
             e
         };
+        // A frame larger than a segment gets a segment of its own, zero-filled to fit it.
+        let capacity = (records_start + frame_len + SEAL_LEN).max(ctx.options.segment_size);
+        if capacity > ctx.options.segment_size {
+            if let Err(source) = file.allocate_zeroed(capacity) {
+                self.prepared = Some((path.clone(), file));
+                return Err(Error::Io {
+                    op: IoOp::Allocate,
+                    path,
+                    source,
+                });
+            }
+            file.sync_data()
+                .map_err(io_err(IoOp::SyncData, &path))
+                .map_err(poisoning)?;
+        }
         file.write_all_at(&self.buf, 0)
             .map_err(io_err(IoOp::Write, &path))
             .map_err(poisoning)?;
@@ -221,9 +220,7 @@ impl Writer {
             .map_err(|_| Error::InvalidCall("a seal always fits"))?;
         let old = &self.active;
         let sealed_len = old.offset + self.buf.len() as u64;
-        old.file
-            .write_all_at(&self.buf, old.offset)
-            .map_err(io_err(IoOp::Write, &old.path))
+        write_or_undo(ctx, old, &self.buf, old.offset)
             .and_then(|()| {
                 old.file
                     .set_len(sealed_len)
@@ -247,7 +244,7 @@ impl Writer {
             path: path.clone(),
             file: Arc::clone(&file),
             offset: records_start,
-            records_start,
+            capacity,
         };
         let old = std::mem::replace(&mut self.active, new);
         self.next_lsn = seal_lsn + 2;
@@ -263,13 +260,51 @@ impl Writer {
         })
     }
 
-    /// Starts creating the segment after the active one.
+    /// Starts creating the segment after the active one. A failed sync there poisons the
+    /// log at once: after one, the kernel's later syncs of any file may lie.
     fn spawn_prepare(&self, ctx: &Ctx) -> Preparing {
         let fs = Arc::clone(&ctx.fs);
+        let sync = Arc::clone(&ctx.sync);
         let dir = ctx.dir.clone();
         let seq = self.active.seq + 1;
         let size = ctx.options.segment_size;
-        std::thread::spawn(move || segment::prepare(fs.as_ref(), &dir, seq, size))
+        std::thread::spawn(move || {
+            let prepared = segment::prepare(fs.as_ref(), &dir, seq, size);
+            if let Err(Error::Io {
+                op: IoOp::SyncData | IoOp::SyncDir,
+                ..
+            }) = &prepared
+            {
+                sync.poison();
+            }
+            prepared
+        })
+    }
+
+    /// Waits for the background preparation; if it failed, starts it again and returns why.
+    fn join_preparation(&mut self, ctx: &Ctx) -> Result<(PathBuf, Arc<dyn File>)> {
+        let joined = match self.next.take() {
+            Some(handle) => handle.join().unwrap_or(Err(Error::InvalidCall(
+                "the segment preparing thread panicked",
+            ))),
+            None => Err(Error::InvalidCall("no segment was being prepared")),
+        };
+        if joined.is_err() {
+            self.next = Some(self.spawn_prepare(ctx));
+        }
+        joined
+    }
+
+    /// Reports a background preparation that has failed (a full disk shows on the next write,
+    /// not only at the next rotation). Never waits.
+    ///
+    /// # Errors
+    /// The preparation's [`Error::Io`]; it is being retried.
+    pub(crate) fn check_preparation(&mut self, ctx: &Ctx) -> Result<()> {
+        if self.next.as_ref().is_some_and(JoinHandle::is_finished) {
+            self.prepared = Some(self.join_preparation(ctx)?);
+        }
+        Ok(())
     }
 
     /// Waits for the background preparation, so no thread outlives the log.
@@ -278,4 +313,28 @@ impl Writer {
             let _ = handle.join();
         }
     }
+}
+
+/// Writes `bytes` at `offset` of `segment`. If that fails, zeroes the range again and syncs,
+/// poisoning the log if even that fails.
+///
+/// NB: the next frame goes to the same offset. Until the zeros are durable, a power cut could
+/// mix its sectors with the failed write's, which would read as damage, not a torn write.
+///
+/// # Errors
+/// [`Error::Io`] of the failed write.
+fn write_or_undo(ctx: &Ctx, segment: &Active, bytes: &[u8], offset: u64) -> Result<()> {
+    let Err(source) = segment.file.write_all_at(bytes, offset) else {
+        return Ok(());
+    };
+    let zeros = vec![0u8; bytes.len()];
+    let undone = segment.file.write_all_at(&zeros, offset);
+    if undone.and_then(|()| segment.file.sync_data()).is_err() {
+        ctx.sync.poison();
+    }
+    Err(Error::Io {
+        op: IoOp::Write,
+        path: segment.path.clone(),
+        source,
+    })
 }

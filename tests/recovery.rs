@@ -1,0 +1,267 @@
+//! Recovery on the real disk: a torn unacknowledged tail is cut and reported; damage to
+//! acknowledged data (followed by later frames, in a sealed segment, in a header, or in a final
+//! frame whose every sector was written) is `Error::Corrupt` naming the file and offset; stale
+//! bytes are never taken for records.
+
+use std::path::{Path, PathBuf};
+
+use raftwal::fs::{Fs, OpenMode, StdFs};
+use raftwal::inspect::{self, End, SegmentDump, What};
+use raftwal::{Batch, Entry, Error, Options, Wal};
+
+fn options(segment_size: u64) -> Options {
+    let mut o = Options::default();
+    o.segment_size = segment_size;
+    o
+}
+
+fn entry(i: u64, size: usize) -> Entry {
+    Entry::new(i, 1, vec![(i % 200 + 1) as u8; size])
+}
+
+/// A log of `n` entries of `size` bytes, one synced batch each.
+fn synced_log(dir: &Path, o: &Options, n: u64, size: usize) -> Vec<Entry> {
+    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
+    let entries: Vec<Entry> = (1..=n).map(|i| entry(i, size)).collect();
+    for e in &entries {
+        wal.append_sync(&Batch {
+            entries: vec![e.clone()],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    entries
+}
+
+fn read_file(path: &Path) -> Vec<u8> {
+    let file = StdFs.open(path, OpenMode::ReadOnly).unwrap();
+    let mut buf = vec![0u8; file.len().unwrap() as usize];
+    file.read_exact_at(&mut buf, 0).unwrap();
+    buf
+}
+
+fn write_file(path: &Path, offset: u64, bytes: &[u8]) {
+    StdFs
+        .open(path, OpenMode::ReadWrite)
+        .unwrap()
+        .write_all_at(bytes, offset)
+        .unwrap();
+}
+
+fn flip(path: &Path, offset: u64) {
+    let byte = read_file(path)[offset as usize];
+    write_file(path, offset, &[byte ^ 0x40]);
+}
+
+/// The segments that hold frames beyond their checkpoint.
+fn used_segments(dir: &Path) -> Vec<SegmentDump> {
+    inspect::dump(dir)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.records.len() > 1)
+        .collect()
+}
+
+/// The last batch frame of the log: (file, offset, length).
+fn last_batch(dir: &Path) -> (PathBuf, u64, u64) {
+    let seg = used_segments(dir).pop().unwrap();
+    let rec = seg
+        .records
+        .iter()
+        .rev()
+        .find(|r| matches!(r.what, What::Batch { .. }))
+        .unwrap();
+    (seg.path, rec.offset, rec.len)
+}
+
+fn assert_corrupt(dir: &Path, o: &Options, file: &Path, at: u64) {
+    for result in [
+        inspect::verify(dir, o).map(|_| ()),
+        Wal::open(dir, o.clone()).map(|_| ()),
+    ] {
+        match result {
+            Err(Error::Corrupt {
+                segment, offset, ..
+            }) => {
+                assert_eq!((segment.as_path(), offset), (file, at));
+            }
+            other => panic!("expected Corrupt at {} {at}, got {other:?}", file.display()),
+        }
+    }
+}
+
+#[test]
+fn a_torn_unsynced_tail_is_cut_reported_and_not_seen_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(64 << 10);
+    let kept = synced_log(tmp.path(), &o, 10, 300);
+    {
+        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+        wal.append(&Batch {
+            entries: vec![entry(11, 3000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    // A power cut wrote the frame's first sectors but not its second one.
+    let (path, offset, len) = last_batch(tmp.path());
+    let frame = read_file(&path)[offset as usize..][..len as usize].to_vec();
+    let hole = (offset / 512 + 1) * 512;
+    write_file(&path, hole, &[0u8; 512]);
+    let verified = inspect::verify(tmp.path(), &o).unwrap();
+    let (wal, report) = Wal::open(tmp.path(), o.clone()).unwrap();
+    assert_eq!(report, verified, "verify predicts what open does");
+    assert_eq!(report.torn_bytes_dropped, len - trailing_zeros(&frame));
+    assert_eq!(
+        (report.torn_segment.as_deref(), report.last_index),
+        (Some(path.as_path()), 10)
+    );
+    assert_eq!(wal.entries(1, 11, u64::MAX).unwrap(), kept);
+    wal.append_sync(&Batch {
+        entries: vec![entry(11, 5)],
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(wal);
+    let (wal, report) = Wal::open(tmp.path(), o).unwrap();
+    assert_eq!((report.torn_bytes_dropped, report.last_index), (0, 11));
+    assert_eq!(wal.entries(11, 12, u64::MAX).unwrap(), vec![entry(11, 5)]);
+}
+
+#[test]
+fn a_file_cut_short_inside_its_last_frame_is_a_torn_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(64 << 10);
+    let kept = synced_log(tmp.path(), &o, 5, 100);
+    {
+        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+        wal.append(&Batch {
+            entries: vec![entry(6, 2000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let (path, offset, _) = last_batch(tmp.path());
+    StdFs
+        .open(&path, OpenMode::ReadWrite)
+        .unwrap()
+        .set_len(offset + 700)
+        .unwrap();
+    let (wal, report) = Wal::open(tmp.path(), o).unwrap();
+    assert_eq!((report.torn_bytes_dropped, report.last_index), (700, 5));
+    assert_eq!(wal.entries(1, 6, u64::MAX).unwrap(), kept);
+}
+
+#[test]
+fn a_flipped_byte_before_a_later_synced_batch_is_corruption_at_its_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(64 << 10);
+    synced_log(tmp.path(), &o, 10, 300);
+    let seg = used_segments(tmp.path()).pop().unwrap();
+    let third = &seg.records[3];
+    assert!(matches!(third.what, What::Batch { count: 1, .. }));
+    flip(&seg.path, third.offset + third.len / 2);
+    assert_corrupt(tmp.path(), &o, &seg.path, third.offset);
+}
+
+#[test]
+fn damage_to_the_last_synced_frame_is_found_when_every_sector_of_it_was_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(64 << 10);
+    synced_log(tmp.path(), &o, 4, 3000);
+    let (path, offset, len) = last_batch(tmp.path());
+    flip(&path, offset + len - 100);
+    assert_corrupt(tmp.path(), &o, &path, offset);
+}
+
+#[test]
+fn damage_in_a_sealed_segment_or_any_header_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(4 << 10);
+    synced_log(tmp.path(), &o, 30, 700);
+    let segments = used_segments(tmp.path());
+    assert!(segments.len() >= 4, "{} segments", segments.len());
+    let middle = &segments[1];
+    assert!(matches!(middle.end, End::Sealed { .. }));
+    // (file, byte to damage, expected offset of the error)
+    let batch = &middle.records[1];
+    let cases = [
+        (middle.path.clone(), batch.offset + 40, batch.offset),
+        (middle.path.clone(), 20, 0),
+        (segments[0].path.clone(), 3, 0),
+        (segments.last().unwrap().path.clone(), 30, 0),
+    ];
+    for (path, at, want) in cases {
+        flip(&path, at);
+        assert_corrupt(tmp.path(), &o, &path, want);
+        flip(&path, at);
+        Wal::open(tmp.path(), o.clone()).expect("repaired by hand, the log opens again");
+    }
+}
+
+#[test]
+fn a_missing_segment_whose_entries_are_still_in_the_log_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(4 << 10);
+    synced_log(tmp.path(), &o, 30, 700);
+    let segments = used_segments(tmp.path());
+    StdFs.remove_file(&segments[1].path).unwrap();
+    match Wal::open(tmp.path(), o) {
+        Err(Error::Corrupt { segment, .. }) => assert_eq!(segment, segments[2].path),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn stale_frames_in_pre_zeroed_space_are_never_taken_for_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(8 << 10);
+    let kept = synced_log(tmp.path(), &o, 12, 700);
+    let segments = used_segments(tmp.path());
+    let (old, active) = (&segments[0], segments.last().unwrap());
+    let End::Clean { offset: end } = active.end else {
+        panic!("{:?}", active.end)
+    };
+    // Frames of another segment (another salt), and one of this segment's own frames again
+    // (a stale sequence number), some distance after the end of the log.
+    let foreign = &old.records[1];
+    let own = &active.records[1];
+    let bytes = read_file(&old.path)[foreign.offset as usize..][..foreign.len as usize].to_vec();
+    let again = read_file(&active.path)[own.offset as usize..][..own.len as usize].to_vec();
+    write_file(&active.path, end + 512, &bytes);
+    write_file(&active.path, end + 512 + foreign.len, &again);
+    let (wal, report) = Wal::open(tmp.path(), o.clone()).unwrap();
+    assert_eq!(report.last_index, 12);
+    assert_eq!(
+        report.torn_bytes_dropped,
+        512 + foreign.len + own.len - trailing_zeros(&again)
+    );
+    assert_eq!(wal.entries(1, 13, u64::MAX).unwrap(), kept);
+    drop(wal);
+    let (_, report) = Wal::open(tmp.path(), o).unwrap();
+    assert_eq!(report.torn_bytes_dropped, 0, "the stale bytes were zeroed");
+}
+
+fn trailing_zeros(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().take_while(|&&b| b == 0).count() as u64
+}
+
+#[test]
+fn a_torn_frame_larger_than_a_segment_is_a_torn_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(4 << 10);
+    let kept = synced_log(tmp.path(), &o, 3, 100);
+    {
+        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+        wal.append(&Batch {
+            entries: vec![entry(4, 20_000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let (path, offset, _) = last_batch(tmp.path());
+    write_file(&path, (offset / 512 + 20) * 512, &[0u8; 512]);
+    let (wal, report) = Wal::open(tmp.path(), o).unwrap();
+    assert_eq!((report.last_index, report.torn_segment), (3, Some(path)));
+    assert_eq!(wal.entries(1, 4, u64::MAX).unwrap(), kept);
+}
