@@ -74,3 +74,77 @@ fn sync_loop_survives_drops_crashes_leader_loss_and_a_snapshot_catch_up() {
 fn async_loop_survives_drops_crashes_leader_loss_and_a_snapshot_catch_up() {
     scenario(Mode::Async, 0x5eed_0002);
 }
+
+/// One voter, so every proposal commits as soon as it is durable: 20 proposals, then a
+/// restart that must find the commit index raft-rs reached.
+fn single_node_commits(mode: Mode) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use raft::StateRole;
+    use raft::prelude::{Config, RawNode};
+    use raftwal::adapters::raft_rs::{NoSnapshots, Pipeline, RaftRsStorage, advance_sync};
+    use raftwal::{Options, Wal};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let open = || {
+        let (wal, _report) = Wal::open(dir.path(), Options::default()).unwrap();
+        RaftRsStorage::new(Arc::new(wal), Arc::new(NoSnapshots))
+    };
+    let storage = open();
+    storage
+        .initialize_with_conf_state((vec![1], vec![]))
+        .unwrap();
+    let mut node = RawNode::new(&Config::new(1), storage, &logger).unwrap();
+    let mut pipeline = Pipeline::new();
+    node.campaign().unwrap();
+    let (mut proposed, mut applied) = (0u8, Vec::new());
+    while applied.len() < 20 {
+        if node.raft.state == StateRole::Leader && proposed < 20 {
+            node.propose(vec![], vec![proposed]).unwrap();
+            proposed += 1;
+        }
+        if node.has_ready() {
+            let mut rd = node.ready();
+            let mut apply = |entries: Vec<raft::prelude::Entry>| {
+                applied.extend(entries.into_iter().filter_map(|e| e.data.first().copied()));
+            };
+            apply(rd.take_committed_entries());
+            match mode {
+                Mode::Sync => {
+                    let mut done = advance_sync(&mut node, rd).unwrap();
+                    apply(done.light.take_committed_entries());
+                    node.advance_apply();
+                }
+                Mode::Async => pipeline.submit(&mut node, rd).unwrap(),
+            }
+        }
+        if mode == Mode::Async {
+            let _ = pipeline.wait(&mut node, Duration::from_millis(1)).unwrap();
+        }
+    }
+    assert_eq!(applied, (0..20).collect::<Vec<u8>>());
+    let committed = node.raft.raft_log.committed;
+    let last = node.raft.raft_log.last_index();
+    drop(node);
+
+    // The commit index raft-rs reported (in a LightReady on the synchronous loop, in a later
+    // Ready's hard state on the asynchronous one) is in the log, and a restart finds it.
+    let storage = open();
+    let recorded = storage.wal().hard_state().commit;
+    assert_eq!((recorded, committed), (last, last));
+    let node = RawNode::new(&Config::new(1), storage, &logger).unwrap();
+    assert_eq!(node.raft.raft_log.committed, recorded);
+    assert_eq!(node.raft.raft_log.last_index(), last);
+}
+
+#[test]
+fn sync_loop_records_the_commit_index_of_the_light_ready() {
+    single_node_commits(Mode::Sync);
+}
+
+#[test]
+fn async_loop_records_the_commit_index_of_later_readies() {
+    single_node_commits(Mode::Async);
+}

@@ -314,12 +314,14 @@ impl Cluster {
     pub fn round(&mut self, propose: bool) -> bool {
         self.round += 1;
         let mut busy = false;
-        for peer in &mut self.peers {
-            // Logical time stands still while a node's writes are syncing: a round is far
-            // shorter than an fsync, a real tick (~100 ms) far longer.
-            if let Some(live) = peer.live.as_mut()
-                && live.pipeline.in_flight() == 0
-            {
+        // Logical time stands still while any write is syncing: a round is far shorter than
+        // an fsync, a real tick (~100 ms) far longer. (The synchronous loop syncs in-round.)
+        let syncing = self
+            .peers
+            .iter()
+            .any(|p| p.live.as_ref().is_some_and(|l| l.pipeline.in_flight() > 0));
+        if !syncing {
+            for live in self.peers.iter_mut().filter_map(|p| p.live.as_mut()) {
                 live.node.tick();
             }
         }
