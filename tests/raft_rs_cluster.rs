@@ -18,6 +18,7 @@ fn scenario(mode: Mode, seed: u64) {
         value_size: 16,
         snapshot_every: 300,
         window: 64,
+        segment_size: 1 << 20,
     });
     c.commit(800, MAX_ROUNDS);
 
@@ -89,7 +90,9 @@ fn single_node_commits(mode: Mode) {
     let dir = tempfile::TempDir::new().unwrap();
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let open = || {
-        let (wal, _report) = Wal::open(dir.path(), Options::default()).unwrap();
+        let mut options = Options::default();
+        options.segment_size = 64 << 10;
+        let (wal, _report) = Wal::open(dir.path(), options).unwrap();
         RaftRsStorage::new(Arc::new(wal), Arc::new(NoSnapshots))
     };
     let storage = open();
