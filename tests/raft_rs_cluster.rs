@@ -41,6 +41,21 @@ fn scenario(mode: Mode, seed: u64) {
     c.settle(MAX_ROUNDS);
     c.check_agreement();
 
+    // Crashes in turn: the leader, then a follower, each while proposals are in flight.
+    for round in 0..4 {
+        let victim = if round % 2 == 0 {
+            c.leader().expect("a leader")
+        } else {
+            c.follower()
+        };
+        c.crash(victim);
+        c.commit(150, MAX_ROUNDS);
+        c.restart(victim);
+        c.commit(50, MAX_ROUNDS);
+    }
+    c.settle(MAX_ROUNDS);
+    c.check_agreement();
+
     // A follower is cut off while the others commit, snapshot and compact past its log.
     let lagging = c.follower();
     c.cut_off(lagging, true);
@@ -63,7 +78,7 @@ fn scenario(mode: Mode, seed: u64) {
     c.commit(100, MAX_ROUNDS);
     c.settle(MAX_ROUNDS);
     c.check_agreement();
-    assert!(c.committed.len() >= 2_800, "{}", c.committed.len());
+    assert!(c.committed.len() >= 3_600, "{}", c.committed.len());
 }
 
 #[test]
