@@ -9,6 +9,17 @@ use raft_rs_common::{Cluster, Mode, Settings};
 
 const MAX_ROUNDS: u64 = 20_000;
 
+/// Crashes `victim` with proposals in flight, commits `while_down` values without it, reopens
+/// it from its directory, commits `after` more, and checks that everyone agrees.
+fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usize) {
+    c.crash(victim);
+    c.commit(while_down, MAX_ROUNDS);
+    c.restart(victim);
+    c.commit(after, MAX_ROUNDS);
+    c.settle(MAX_ROUNDS);
+    c.check_agreement();
+}
+
 fn scenario(mode: Mode, seed: u64) {
     let mut c = Cluster::new(Settings {
         mode,
@@ -24,37 +35,18 @@ fn scenario(mode: Mode, seed: u64) {
 
     // A follower crashes (no shutdown), misses entries, and is reopened from its directory.
     let follower = c.follower();
-    c.crash(follower);
-    c.commit(300, MAX_ROUNDS);
-    c.restart(follower);
-    c.commit(200, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
-
+    crash_and_recover(&mut c, follower, 300, 200);
     // The leader dies; the other two elect a new one and go on; the old leader comes back.
-    let old_leader = c.leader().expect("a leader");
-    c.crash(old_leader);
-    c.commit(300, MAX_ROUNDS);
-    assert_ne!(c.leader(), Some(old_leader));
-    c.restart(old_leader);
-    c.commit(100, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
-
-    // Crashes in turn: the leader, then a follower, each while proposals are in flight.
+    let leader = c.leader().expect("a leader");
+    crash_and_recover(&mut c, leader, 300, 100);
+    // More crashes in turn, leader and follower alternately.
     for round in 0..4 {
-        let victim = if round % 2 == 0 {
-            c.leader().expect("a leader")
-        } else {
-            c.follower()
+        let victim = match round % 2 {
+            0 => c.leader().expect("a leader"),
+            _ => c.follower(),
         };
-        c.crash(victim);
-        c.commit(150, MAX_ROUNDS);
-        c.restart(victim);
-        c.commit(50, MAX_ROUNDS);
+        crash_and_recover(&mut c, victim, 150, 50);
     }
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
 
     // A follower is cut off while the others commit, snapshot and compact past its log.
     let lagging = c.follower();
@@ -73,11 +65,7 @@ fn scenario(mode: Mode, seed: u64) {
     c.check_agreement();
 
     // Restarting from the installed snapshot (membership from its metadata) works too.
-    c.crash(lagging);
-    c.restart(lagging);
-    c.commit(100, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
+    crash_and_recover(&mut c, lagging, 0, 100);
     assert!(c.committed.len() >= 3_600, "{}", c.committed.len());
 }
 
