@@ -49,6 +49,10 @@ pub trait Fs: Debug + Send + Sync + 'static {
 }
 
 /// An open file. All I/O is positional, so one handle serves concurrent readers and a writer.
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "a file's length is an I/O call; emptiness is never asked"
+)]
 pub trait File: Debug + Send + Sync {
     /// Reads exactly `buf.len()` bytes at `offset`; [`io::ErrorKind::UnexpectedEof`] if the file
     /// is shorter.

@@ -1,21 +1,54 @@
-//! The log on disk. API CONTRACT STUB: the signatures below are fixed for the other layers; the
-//! WAL work replaces every `todo!()` body (and this paragraph).
+//! The log on disk: a directory of segments holding one sequence of frames, an in-memory index
+//! of every retained entry, group commit, and recovery.
+//!
+//! Writes serialise on one writer; each becomes one frame written with one `pwrite`, visible to
+//! readers as soon as it returns and durable once a [`Wal::sync`] covers its [`Lsn`]. Readers
+//! take a read lock only long enough to find where entries are, so they never wait for a sync
+//! or a disk read of another caller.
 
+mod durable;
+mod recovery;
+mod state;
+mod sync;
+mod writer;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
 
-use crate::error::Result;
-use crate::fs::Fs;
+use bytes::Bytes;
+
+use self::durable::Durable;
+use self::recovery::SegmentFile;
+use self::state::{Effect, Loc, LogState};
+use self::sync::{SyncPoint, lock};
+use self::writer::{Ctx, Rotation, Writer, Written};
+use crate::error::{Error, IoOp, Result};
+use crate::fs::{Fs, LockGuard, StdFs};
+use crate::record::Record;
+use crate::segment::{self, io_err};
 use crate::types::{Entry, EntryId, HardState, SnapshotMeta};
+
+/// Name of the lock file inside the log directory.
+const LOCK_FILE: &str = "LOCK";
+/// Smallest accepted [`Options::segment_size`].
+const MIN_SEGMENT_SIZE: u64 = 1 << 10;
 
 /// Settings of a [`Wal`]. Every field has a default; [`Wal::open`] validates them.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Options {
-    /// Target size of a segment file. Default: 64 MiB.
+    /// Target size of a segment file. Default: 64 MiB; at least 1 KiB. A batch larger than a
+    /// segment gets a segment of its own.
     pub segment_size: u64,
-    /// Largest accepted entry payload. Default: 16 MiB.
+    /// Largest accepted entry payload. Default: 16 MiB; at most `u32::MAX`.
     pub max_entry_size: u64,
+    /// Serve sealed segments from read-only memory maps (zero-copy). Default: true. When
+    /// false, every read of a sealed segment is a `pread` into a fresh buffer.
+    pub use_mmap: bool,
 }
 
 impl Default for Options {
@@ -23,7 +56,26 @@ impl Default for Options {
         Self {
             segment_size: 64 << 20,
             max_entry_size: 16 << 20,
+            use_mmap: true,
         }
+    }
+}
+
+impl Options {
+    fn validate(&self) -> Result<()> {
+        if self.segment_size < MIN_SEGMENT_SIZE {
+            return Err(Error::InvalidOption {
+                name: "segment_size",
+                reason: "at least 1 KiB",
+            });
+        }
+        if self.max_entry_size == 0 || self.max_entry_size > u64::from(u32::MAX) {
+            return Err(Error::InvalidOption {
+                name: "max_entry_size",
+                reason: "between 1 and u32::MAX bytes",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -37,7 +89,7 @@ pub struct RecoveryReport {
     pub torn_segment: Option<PathBuf>,
     /// The last index kept.
     pub last_index: u64,
-    /// Segments found.
+    /// Segments the log is made of after recovery (unused and stale files removed).
     pub segments: usize,
 }
 
@@ -59,77 +111,469 @@ pub struct Batch {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
 
-/// The durable segmented log. `Send + Sync`; writers serialise internally, readers never wait
-/// for a sync.
+/// What readers see: the log's state and the files its entries are in.
 #[derive(Debug)]
-pub struct Wal {
-    _todo: (),
+struct ReadSide {
+    log: LogState,
+    /// Every segment holding retained entries, by sequence number.
+    files: BTreeMap<u64, SegmentFile>,
 }
 
-#[allow(unused_variables, clippy::missing_errors_doc, missing_docs)]
-impl Wal {
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, RecoveryReport)> {
-        todo!()
+/// The durable segmented log. `Send + Sync`; writers serialise internally, readers never wait
+/// for a sync.
+///
+/// # Example
+/// ```
+/// use raftwal::{Batch, Entry, Options, Wal};
+///
+/// let dir = tempfile::tempdir()?;
+/// let (wal, report) = Wal::open(dir.path().join("log"), Options::default())?;
+/// assert_eq!(report.last_index, 0);
+/// let batch = Batch { entries: vec![Entry::new(1, 1, "put x=1")], ..Batch::default() };
+/// wal.append_sync(&batch)?;
+/// assert_eq!(wal.entries(1, 2, u64::MAX)?[0].data, "put x=1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Wal {
+    ctx: Ctx,
+    /// The single writer. Lock order: `writer`, then `read`.
+    writer: Mutex<Writer>,
+    read: RwLock<ReadSide>,
+    durable: Arc<Durable>,
+    syncer: Option<JoinHandle<()>>,
+    _lock: Box<dyn LockGuard>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.ctx.dir)
+            .field("first_index", &self.first_index())
+            .field("last_index", &self.last_index())
+            .finish_non_exhaustive()
     }
+}
+
+impl Wal {
+    /// Opens the log in `dir` on the real disk, creating it if missing. See
+    /// [`Wal::open_with_fs`].
+    ///
+    /// # Errors
+    /// As [`Wal::open_with_fs`].
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Wal, RecoveryReport)> {
+        Self::open_with_fs(Arc::new(StdFs), dir, options)
+    }
+
+    /// Opens the log in `dir` on `fs`: creates the directory and a first segment if there is
+    /// no log yet, takes the lock file, replays every segment, cuts off a torn final write and
+    /// syncs what it keeps. Starts two helper threads: the background syncer and the one
+    /// preparing the next segment.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for bad options, [`Error::Locked`] if another handle holds the
+    /// directory, [`Error::Corrupt`] if acknowledged data is damaged (the error names the file
+    /// and offset), [`Error::Io`] if a file call fails.
     pub fn open_with_fs(
         fs: Arc<dyn Fs>,
         dir: impl AsRef<Path>,
         options: Options,
     ) -> Result<(Wal, RecoveryReport)> {
-        todo!()
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        recovery::ensure_dir(fs.as_ref(), &dir)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let guard = fs.lock(&lock_path).map_err(|source| match source.kind() {
+            io::ErrorKind::WouldBlock => Error::Locked {
+                path: lock_path.clone(),
+            },
+            _ => Error::Io {
+                op: IoOp::Lock,
+                path: lock_path.clone(),
+                source,
+            },
+        })?;
+        let found = recovery::recover(fs.as_ref(), &dir, &options)?;
+        let active = &found.active;
+        let sync = SyncPoint::new(
+            found.next_lsn - 1,
+            Arc::clone(&active.file),
+            active.path.clone(),
+        );
+        let ctx = Ctx {
+            fs,
+            dir,
+            options,
+            sync: Arc::new(sync),
+        };
+        let durable = Arc::new(Durable::default());
+        let syncer = durable
+            .spawn(Arc::clone(&ctx.sync))
+            .map_err(io_err(IoOp::Open, &ctx.dir))?;
+        let writer = Writer::new(&ctx, found.active, found.next_lsn, found.segments);
+        let wal = Wal {
+            ctx,
+            writer: Mutex::new(writer),
+            read: RwLock::new(ReadSide {
+                log: found.log,
+                files: found.files,
+            }),
+            durable,
+            syncer: Some(syncer),
+            _lock: guard,
+        };
+        Ok((wal, found.report))
     }
-    /// Validates and writes `batch`; readable at once, durable after [`Wal::sync`] of the Lsn.
+
+    /// Validates and writes `batch` as one frame (one `pwrite`); readable at once, durable
+    /// after [`Wal::sync`] of the returned Lsn. An empty batch writes nothing and returns the
+    /// latest Lsn.
+    ///
+    /// Rules (nothing is written when one is broken): entries are consecutive and their terms
+    /// never decrease; the first follows the log (`<= last_index + 1`), not below the
+    /// compaction point, with a term at least that of the entry before it; it may overwrite a
+    /// suffix, but not committed entries; a hard state's commit is within the resulting log
+    /// and its term does not go back; an installed snapshot is newer than the one held.
+    ///
+    /// # Errors
+    /// [`Error::NotContiguous`], [`Error::TermRegression`], [`Error::EntryTooLarge`],
+    /// [`Error::BelowCommitted`], [`Error::Compacted`], [`Error::CommitBeyondLast`],
+    /// [`Error::SnapshotOutOfDate`], [`Error::InvalidCall`] for the rules above;
+    /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails.
     pub fn append(&self, batch: &Batch) -> Result<Lsn> {
-        todo!()
+        let max = self.ctx.options.max_entry_size;
+        self.commit(
+            &Record::Batch(Cow::Borrowed(batch)),
+            |log| log.check_batch(batch, max),
+            |log, written| {
+                let mut offset = written.offset + written.encoded.payloads_at;
+                let locs = batch.entries.iter().map(|e| {
+                    let len = e.data.len() as u64;
+                    offset += len;
+                    Loc::Stored {
+                        seg: written.seq,
+                        offset: offset - len,
+                        len: u32::try_from(len).unwrap_or(u32::MAX),
+                        data: Some(e.data.clone()),
+                    }
+                });
+                log.apply_batch(batch, locs).is_ok()
+            },
+        )
     }
+
     /// Blocks until every write up to `lsn` is durable. Concurrent callers share one fdatasync.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the fdatasync failed (the log is poisoned from then on: the failed
+    /// sync is never retried), [`Error::Poisoned`] after an earlier failure,
+    /// [`Error::InvalidCall`] for an Lsn this log never issued.
     pub fn sync(&self, lsn: Lsn) -> Result<()> {
-        todo!()
+        self.ctx.sync.sync(lsn.0)
     }
+
     /// Runs `done` on the WAL's background syncer once every write up to `lsn` is durable (or
     /// with the sync's error). Never blocks; a lone waiter is synced at once, not on a timer;
-    /// callbacks fire in Lsn order.
+    /// callbacks fire in Lsn order. Callbacks still waiting when the log is dropped run before
+    /// the drop returns.
     pub fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>) {
-        todo!()
+        self.durable.push(lsn, done);
     }
+
     /// `append` then `sync`.
+    ///
+    /// # Errors
+    /// As [`Wal::append`] and [`Wal::sync`].
     pub fn append_sync(&self, batch: &Batch) -> Result<()> {
-        todo!()
+        let lsn = self.append(batch)?;
+        self.sync(lsn)
     }
-    /// Removes every entry after `index`.
+
+    /// Removes every entry after `index` (nothing if `index >= last_index`).
+    ///
+    /// # Errors
+    /// [`Error::BelowCommitted`] if that would remove committed entries, [`Error::Compacted`]
+    /// if `index` is below the compaction point, and as [`Wal::append`] for I/O.
     pub fn truncate_after(&self, index: u64) -> Result<Lsn> {
-        todo!()
+        self.commit(
+            &Record::Truncate { after: index },
+            |log| log.check_truncate(index),
+            |log, _| {
+                log.truncate_after(index);
+                true
+            },
+        )
     }
+
     /// Compacts the prefix up to and including `id.index`, keeping `id.term` as the term of the
     /// compaction point. `id.index` may lie beyond the last index (the log becomes empty and
-    /// continues at `id.index + 1`).
+    /// continues at `id.index + 1`). A point at or below the current one changes nothing.
+    /// Segments wholly below the new point are deleted by the background syncer once the
+    /// purge is durable.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCall`] if `id.index` is in the log with a different term, and as
+    /// [`Wal::append`] for I/O.
     pub fn purge_to(&self, id: EntryId) -> Result<Lsn> {
-        todo!()
+        self.commit(
+            &Record::Purge(id),
+            |log| log.check_purge(id),
+            |log, _| {
+                log.apply_purge(id);
+                true
+            },
+        )
     }
+
     /// Records metadata of a snapshot taken locally (`meta.index <= last_index`); the log is
     /// unchanged.
+    ///
+    /// # Errors
+    /// [`Error::SnapshotOutOfDate`] if it is not newer than the held one,
+    /// [`Error::Unavailable`] if `meta.index > last_index`, and as [`Wal::append`] for I/O.
     pub fn save_snapshot_meta(&self, meta: SnapshotMeta) -> Result<Lsn> {
-        todo!()
+        self.commit(
+            &Record::Snapshot(Cow::Borrowed(&meta)),
+            |log| log.check_snapshot_meta(&meta),
+            |log, _| {
+                log.apply_snapshot_meta(&meta);
+                true
+            },
+        )
     }
+
+    /// The first index readable through [`Wal::entries`] (`last_index + 1` when empty).
     pub fn first_index(&self) -> u64 {
-        todo!()
+        self.read_side().log.first_index()
     }
+
+    /// The index of the last entry (the compaction point when there is none).
     pub fn last_index(&self) -> u64 {
-        todo!()
+        self.read_side().log.last_index()
     }
+
+    /// The term of entry `index`, for `index` in `[first_index - 1, last_index]`.
+    ///
+    /// # Errors
+    /// [`Error::Compacted`] below that range, [`Error::Unavailable`] above it.
     pub fn term(&self, index: u64) -> Result<u64> {
-        todo!()
+        self.read_side().log.term(index)
     }
+
+    /// Entries `[lo, hi)`, at most `max_size` bytes by [`Entry::size`] but at least one when
+    /// the range is not empty (etcd's rules). Payloads are shared, not copied: slices of the
+    /// caller's buffers or of mapped sealed segments; without maps, one `pread` per run of
+    /// entries in the same segment.
+    ///
+    /// # Errors
+    /// [`Error::Compacted`] if `lo < first_index`, [`Error::Unavailable`] if
+    /// `hi > last_index + 1`, [`Error::InvalidCall`] if `lo > hi`, [`Error::Io`] if a read
+    /// fails.
     pub fn entries(&self, lo: u64, hi: u64, max_size: u64) -> Result<Vec<Entry>> {
-        todo!()
+        let mut out = Vec::new();
+        // Entries whose bytes must be read: (position in `out`, segment, offset, len).
+        let mut reads = Vec::new();
+        let mut files = BTreeMap::new();
+        {
+            let read = self.read_side();
+            let n = read.log.range_len(lo, hi, max_size)?;
+            out.reserve(n);
+            for (index, slot) in (lo..).zip(read.log.slots_from(lo).take(n)) {
+                let data = match &slot.loc {
+                    Loc::Stored {
+                        data: Some(data), ..
+                    } => data.clone(),
+                    Loc::Stored {
+                        seg,
+                        offset,
+                        len,
+                        data: None,
+                    } => {
+                        reads.push((out.len(), *seg, *offset, u64::from(*len)));
+                        if let Some(file) = read.files.get(seg) {
+                            files.entry(*seg).or_insert_with(|| file.clone());
+                        }
+                        Bytes::new()
+                    }
+                    Loc::Missing => {
+                        return Err(Error::Unavailable {
+                            index,
+                            last_index: read.log.last_index(),
+                        });
+                    }
+                };
+                out.push(Entry {
+                    index,
+                    term: slot.term,
+                    data,
+                });
+            }
+        }
+        for run in reads.chunk_by(|a, b| a.1 == b.1) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            let file = files
+                .get(&first.1)
+                .ok_or(Error::InvalidCall("entry in an unknown segment"))?;
+            let start = first.2;
+            let span = segment::read_at(
+                file.file.as_ref(),
+                &file.path,
+                start,
+                last.2 + last.3 - start,
+            )?;
+            for &(at, _, offset, len) in run {
+                let from = (offset - start) as usize;
+                if let Some(entry) = out.get_mut(at) {
+                    entry.data = span.slice(from..from + len as usize);
+                }
+            }
+        }
+        Ok(out)
     }
+
+    /// The last recorded hard state (empty on a new log).
     pub fn hard_state(&self) -> HardState {
-        todo!()
+        self.read_side().log.hard_state()
     }
+
+    /// The latest snapshot metadata (index 0: none).
     pub fn snapshot_meta(&self) -> SnapshotMeta {
-        todo!()
+        self.read_side().log.snapshot().clone()
     }
+
+    /// The log's directory.
     pub fn dir(&self) -> &Path {
-        todo!()
+        &self.ctx.dir
+    }
+
+    fn read_side(&self) -> RwLockReadGuard<'_, ReadSide> {
+        self.read
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_side(&self) -> RwLockWriteGuard<'_, ReadSide> {
+        self.read
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Checks `record` against the log, writes it (rotating first if the active segment is
+    /// full) and applies it to the read side. `apply` returns false only if the log cannot
+    /// take a write `check` accepted, which poisons the log.
+    fn commit(
+        &self,
+        record: &Record<'_>,
+        check: impl FnOnce(&LogState) -> Result<Effect>,
+        apply: impl FnOnce(&mut LogState, &Written) -> bool,
+    ) -> Result<Lsn> {
+        let mut writer = lock(&self.writer);
+        self.ctx.sync.check()?;
+        let read = self.read_side();
+        if check(&read.log)? == Effect::None {
+            return Ok(Lsn(writer.next_lsn - 1));
+        }
+        let len = writer.encode(&self.ctx, record)?;
+        if writer.must_rotate(&self.ctx, len) {
+            let rotation = writer.rotate(&self.ctx, &read.log)?;
+            drop(read);
+            self.follow_rotation(rotation);
+            writer.encode(&self.ctx, record)?;
+        } else {
+            drop(read);
+        }
+        let written = writer.write(&self.ctx)?;
+        let mut read = self.write_side();
+        let compacted_before = read.log.compacted();
+        if !apply(&mut read.log, &written) {
+            self.ctx.sync.poison();
+            return Err(Error::InvalidCall("a checked write did not apply"));
+        }
+        let compacted = read.log.compacted();
+        drop(read);
+        if compacted != compacted_before {
+            self.release_segments(&mut writer, compacted, Lsn(written.lsn));
+        }
+        Ok(Lsn(written.lsn))
+    }
+
+    /// Points the read side at the sealed segment's final bytes and the new active one.
+    fn follow_rotation(&self, rotation: Rotation) {
+        let map = if self.ctx.options.use_mmap {
+            let file = rotation.sealed_file.as_ref();
+            segment::read_prefix(file, &rotation.sealed_path, rotation.sealed_len, true).ok()
+        } else {
+            None
+        };
+        let mut read = self.write_side();
+        read.files.insert(
+            rotation.new_seq,
+            SegmentFile {
+                path: self.ctx.dir.join(segment::segment_name(rotation.new_seq)),
+                file: rotation.new_file,
+            },
+        );
+        for slot in read.log.tail_slots_mut(rotation.sealed_seq) {
+            if let Loc::Stored {
+                offset, len, data, ..
+            } = &mut slot.loc
+            {
+                let range = *offset as usize..*offset as usize + *len as usize;
+                *data = map
+                    .as_ref()
+                    .filter(|m| m.len() >= range.end)
+                    .map(|m| m.slice(range));
+            }
+        }
+    }
+
+    /// Forgets the segments a compaction to `compacted` made unnecessary and deletes them once
+    /// the write at `lsn` is durable. Replay can start at any segment whose checkpoint's last
+    /// index is covered by the compaction: what it knew of older entries is all compacted.
+    fn release_segments(&self, writer: &mut Writer, compacted: EntryId, lsn: Lsn) {
+        let keep_from = writer
+            .segments
+            .iter()
+            .rposition(|s| s.first_index.saturating_sub(1) <= compacted.index)
+            .unwrap_or(0);
+        if keep_from == 0 {
+            return;
+        }
+        let released: Vec<_> = writer.segments.drain(..keep_from).collect();
+        {
+            let mut read = self.write_side();
+            for s in &released {
+                read.files.remove(&s.seq);
+            }
+        }
+        let fs = Arc::clone(&self.ctx.fs);
+        let dir = self.ctx.dir.clone();
+        self.on_durable(
+            lsn,
+            Box::new(move |durable| {
+                if durable.is_err() {
+                    return;
+                }
+                // NB: oldest first, stopping at a failure, so the files left are contiguous.
+                // One left behind is harmless: replay reads it and the purge after it again.
+                for s in &released {
+                    if fs.remove_file(&s.path).is_err() {
+                        break;
+                    }
+                }
+                let _ = fs.sync_dir(&dir);
+            }),
+        );
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.durable.close();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
+        lock(&self.writer).finish_preparing();
     }
 }

@@ -1,1 +1,0 @@
-//! Record frame codec. Filled in by the WAL work.

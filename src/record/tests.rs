@@ -1,0 +1,177 @@
+//! Table tests of the frame codec.
+
+use super::*;
+
+const SALT: u64 = 0x5eed;
+
+fn sample_records() -> Vec<Record<'static>> {
+    let meta = SnapshotMeta {
+        index: 9,
+        term: 3,
+        conf_state: Bytes::from_static(b"voters"),
+    };
+    let hs = HardState {
+        term: 3,
+        vote: 2,
+        commit: 8,
+    };
+    vec![
+        Record::Checkpoint(Checkpoint {
+            compacted: EntryId::new(3, 9),
+            last: EntryId::new(4, 12),
+            hard_state: hs,
+            snapshot: meta.clone(),
+        }),
+        Record::Checkpoint(Checkpoint::default()),
+        Record::Batch(Cow::Owned(Batch::default())),
+        Record::Batch(Cow::Owned(Batch {
+            snapshot: Some(meta.clone()),
+            entries: vec![
+                Entry::new(10, 3, "a"),
+                Entry::new(11, 4, ""),
+                Entry::new(12, 4, "ccc"),
+            ],
+            hard_state: Some(hs),
+        })),
+        Record::Batch(Cow::Owned(Batch {
+            snapshot: None,
+            entries: vec![Entry::new(1, 1, vec![7u8; 1000])],
+            hard_state: None,
+        })),
+        Record::Truncate { after: 41 },
+        Record::Purge(EntryId::new(2, 17)),
+        Record::Snapshot(Cow::Owned(meta)),
+        Record::Seal {
+            next_seq: 8,
+            next_salt: u64::MAX,
+        },
+    ]
+}
+
+fn encoded(record: &Record<'_>, lsn: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(&mut out, SALT, lsn, lsn - 1, record).unwrap();
+    out
+}
+
+#[test]
+fn every_record_round_trips_and_fills_whole_aligned_frames() {
+    for record in sample_records() {
+        let bytes = encoded(&record, 5);
+        assert_eq!(bytes.len() as u64 % FRAME_ALIGN, 0, "{record:?}");
+        let frame = decode(&Bytes::from(bytes.clone()), SALT).unwrap();
+        assert_eq!(
+            frame,
+            Frame {
+                lsn: 5,
+                synced_lsn: 4,
+                record,
+                len: bytes.len() as u64
+            }
+        );
+    }
+}
+
+#[test]
+fn batch_payloads_are_where_encode_says() {
+    let entries = vec![Entry::new(3, 1, "first"), Entry::new(4, 1, "second")];
+    let record = Record::Batch(Cow::Owned(Batch {
+        entries,
+        ..Batch::default()
+    }));
+    let mut out = vec![0xAA; 24]; // frames need not start at offset 0 of the buffer
+    let at = encode(&mut out, SALT, 1, 0, &record).unwrap().payloads_at as usize;
+    assert_eq!(&out[24 + at..24 + at + 11], b"firstsecond");
+}
+
+#[test]
+fn every_flipped_bit_is_caught() {
+    for record in sample_records().into_iter().take(4) {
+        let bytes = encoded(&record, 2);
+        for bit in 0..bytes.len() * 8 {
+            let mut bad = bytes.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                decode(&Bytes::from(bad), SALT).is_err(),
+                "bit {bit} of {record:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_frames_say_why() {
+    let good = encoded(&Record::Truncate { after: 1 }, 2);
+    let with_kind = |kind: u8| {
+        let mut b = good.clone();
+        b[KIND_OFFSET] = kind;
+        let crc = checksum(SALT, &b[BODY_CRC_OFFSET..FRAME_HEADER_LEN]);
+        b[..4].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    let mut long_body = good.clone();
+    long_body[BODY_LEN_OFFSET..BODY_LEN_OFFSET + 4].copy_from_slice(&1000u32.to_le_bytes());
+    let crc = checksum(SALT, &long_body[BODY_CRC_OFFSET..FRAME_HEADER_LEN]);
+    long_body[..4].copy_from_slice(&crc.to_le_bytes());
+    // (bytes, salt, check of the error)
+    type Check = fn(&DecodeError) -> bool;
+    let cases: Vec<(Vec<u8>, u64, Check)> = vec![
+        (good[..20].to_vec(), SALT, |e| {
+            matches!(
+                e,
+                DecodeError::Truncated {
+                    needed: 32,
+                    available: 20
+                }
+            )
+        }),
+        (good.clone(), SALT + 1, |e| {
+            matches!(e, DecodeError::Checksum { .. })
+        }),
+        (vec![0u8; 64], SALT, |e| {
+            matches!(e, DecodeError::Checksum { stored: 0, .. })
+        }),
+        (with_kind(0), SALT, |e| {
+            matches!(e, DecodeError::UnknownRecordType { found: 0 })
+        }),
+        (with_kind(200), SALT, |e| {
+            matches!(e, DecodeError::UnknownRecordType { found: 200 })
+        }),
+        (with_kind(Kind::Seal as u8), SALT, |e| {
+            matches!(
+                e,
+                DecodeError::Truncated {
+                    needed: 8,
+                    available: 0
+                }
+            )
+        }),
+        (long_body, SALT, |e| {
+            matches!(e, DecodeError::Truncated { .. })
+        }),
+    ];
+    for (i, (bytes, salt, want)) in cases.into_iter().enumerate() {
+        let err = decode(&Bytes::from(bytes), salt).unwrap_err();
+        assert!(want(&err), "case {i}: {err:?}");
+    }
+}
+
+#[test]
+fn decoding_any_prefix_or_garbage_never_panics() {
+    for record in sample_records() {
+        let bytes = encoded(&record, 9);
+        for len in 0..bytes.len() {
+            assert!(decode(&Bytes::from(bytes[..len].to_vec()), SALT).is_err());
+        }
+    }
+    let mut state = 1u64;
+    for _ in 0..2000 {
+        let garbage: Vec<u8> = (0..96)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect();
+        assert!(decode(&Bytes::from(garbage), SALT).is_err());
+    }
+}

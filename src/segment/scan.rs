@@ -1,0 +1,235 @@
+//! Reading the frames of a segment back: in order until they stop, and, past a stop, the search
+//! for a later frame that proves the stop is damage rather than a torn tail.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
+
+use bytes::Bytes;
+
+use crate::error::DecodeError;
+use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame};
+
+/// Where and why the frames of a segment stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stop {
+    /// Offset of the first byte that is not a valid frame.
+    pub(crate) offset: u64,
+    /// Why it is not: `None` for never-written (zero) space.
+    pub(crate) error: Option<DecodeError>,
+}
+
+/// The frames of a segment buffer in file order, each checked against the segment's salt and
+/// the expected sequence number. Yields `Err(Stop)` once and then ends.
+#[derive(Debug)]
+pub(crate) struct Frames<'a> {
+    buf: &'a Bytes,
+    salt: u64,
+    /// Offset of the next frame. Invariant: a multiple of the frame alignment.
+    pos: u64,
+    /// The sequence number the next frame must carry; `None` accepts any (the first frame of
+    /// the oldest segment).
+    next_lsn: Option<u64>,
+    done: bool,
+}
+
+impl<'a> Frames<'a> {
+    /// Frames of `buf` from offset `start`.
+    pub(crate) fn new(buf: &'a Bytes, salt: u64, start: u64, next_lsn: Option<u64>) -> Self {
+        Self {
+            buf,
+            salt,
+            pos: start,
+            next_lsn,
+            done: false,
+        }
+    }
+
+    /// Offset of the next frame (after the last one yielded).
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn next_frame(&mut self) -> Result<(u64, Frame), Stop> {
+        let offset = self.pos;
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.buf.get(at..));
+        let rest = rest.unwrap_or_default();
+        let head = rest.get(..FRAME_HEADER_LEN).unwrap_or(rest);
+        if record::is_zero(head) {
+            return Err(Stop {
+                offset,
+                error: None,
+            });
+        }
+        let frame_buf = self.buf.slice_ref(rest);
+        let frame = record::decode(&frame_buf, self.salt).map_err(|error| Stop {
+            offset,
+            error: Some(error),
+        })?;
+        if self.next_lsn.is_some_and(|want| want != frame.lsn) {
+            let error = DecodeError::Malformed {
+                what: "frame sequence number out of order",
+            };
+            return Err(Stop {
+                offset,
+                error: Some(error),
+            });
+        }
+        self.next_lsn = frame.lsn.checked_add(1);
+        self.pos += frame.len;
+        Ok((offset, frame))
+    }
+}
+
+impl Iterator for Frames<'_> {
+    type Item = Result<(u64, Frame), Stop>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_frame();
+        self.done = item.is_err();
+        Some(item)
+    }
+}
+
+/// Looks past a stop for proof that it is damaged acknowledged data: a valid frame at or after
+/// `from` whose durability proof covers frame `lost_lsn` (it was written after a sync that made
+/// `lost_lsn` durable). Returns the offset of the first such frame.
+///
+/// Cost: a checksum of 32 bytes at every aligned offset holding non-zero bytes; zero runs are
+/// skipped.
+pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Option<u64> {
+    let mut pos = from.next_multiple_of(FRAME_ALIGN);
+    while let Some(rest) = usize::try_from(pos).ok().and_then(|at| buf.get(at..)) {
+        if rest.len() < FRAME_HEADER_LEN {
+            return None;
+        }
+        let skip = rest.iter().position(|&b| b != 0)?;
+        if skip >= FRAME_ALIGN as usize {
+            pos += (skip as u64 / FRAME_ALIGN) * FRAME_ALIGN;
+            continue;
+        }
+        let proves = record::decode_header(rest, salt).is_ok_and(|h| h.synced_lsn >= lost_lsn)
+            && record::decode(&buf.slice_ref(rest), salt).is_ok();
+        if proves {
+            return Some(pos);
+        }
+        pos += FRAME_ALIGN;
+    }
+    None
+}
+
+/// Offset just past the last non-zero byte of `buf` at or after `from` (`from` itself if all
+/// are zero): the end of whatever a torn write left behind.
+pub(crate) fn last_nonzero(buf: &[u8], from: u64) -> u64 {
+    let tail = usize::try_from(from)
+        .ok()
+        .and_then(|at| buf.get(at..))
+        .unwrap_or_default();
+    tail.iter()
+        .rposition(|&b| b != 0)
+        .map_or(from, |at| from + at as u64 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::record::{Record, encode};
+    use crate::wal::Batch;
+    use crate::{Entry, HardState};
+
+    const SALT: u64 = 99;
+
+    fn frames(specs: &[(u64, u64)]) -> (Vec<u8>, Vec<u64>) {
+        let mut out = vec![0u8; 16];
+        let mut offsets = Vec::new();
+        for &(lsn, synced) in specs {
+            offsets.push(out.len() as u64);
+            let batch = Batch {
+                entries: vec![Entry::new(lsn, 1, vec![lsn as u8; 20])],
+                hard_state: Some(HardState {
+                    term: 1,
+                    vote: 0,
+                    commit: 0,
+                }),
+                snapshot: None,
+            };
+            encode(
+                &mut out,
+                SALT,
+                lsn,
+                synced,
+                &Record::Batch(Cow::Owned(batch)),
+            )
+            .unwrap();
+        }
+        out.resize(out.len() + 256, 0);
+        (out, offsets)
+    }
+
+    #[test]
+    fn frames_stop_at_zeros_and_at_damage() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1), (3, 2)]);
+        let buf = Bytes::from(bytes.clone());
+        let lsns: Vec<u64> = Frames::new(&buf, SALT, 16, Some(1))
+            .map_while(Result::ok)
+            .map(|(_, f)| f.lsn)
+            .collect();
+        assert_eq!(lsns, [1, 2, 3]);
+        let mut scan = Frames::new(&buf, SALT, 16, None);
+        let stop = scan.by_ref().find_map(Result::err).unwrap();
+        assert_eq!(stop.error, None);
+        assert!(scan.next().is_none(), "a scan ends after its stop");
+
+        bytes[offsets[1] as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        let stop = Frames::new(&buf, SALT, 16, None)
+            .find_map(Result::err)
+            .unwrap();
+        assert_eq!(stop.offset, offsets[1]);
+        assert!(matches!(stop.error, Some(DecodeError::Checksum { .. })));
+    }
+
+    #[test]
+    fn out_of_order_sequence_numbers_stop_the_scan() {
+        let (bytes, offsets) = frames(&[(5, 0), (7, 0)]);
+        let buf = Bytes::from(bytes);
+        let stop = Frames::new(&buf, SALT, 16, Some(5))
+            .find_map(Result::err)
+            .unwrap();
+        assert_eq!(stop.offset, offsets[1]);
+        assert!(matches!(stop.error, Some(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_later_frame_proves_damage_only_if_its_sync_covered_it() {
+        // Frame 2 is lost; frame 3 was written before any sync, frame 4 after frame 2's sync.
+        let (bytes, offsets) = frames(&[(1, 0), (2, 1), (3, 1), (4, 3)]);
+        let buf = Bytes::from(bytes);
+        // (lost lsn, search from, proof found at)
+        let cases = [
+            (2, offsets[1] + 8, Some(offsets[3])),
+            (4, offsets[3] + 8, None),
+        ];
+        for (lost, from, want) in cases {
+            assert_eq!(find_proof(&buf, SALT, from, lost), want, "lost {lost}");
+        }
+        assert_eq!(
+            find_proof(&buf, SALT + 1, offsets[1] + 8, 2),
+            None,
+            "other salt"
+        );
+    }
+
+    #[test]
+    fn last_nonzero_finds_the_end_of_leftovers() {
+        let buf = [1u8, 0, 0, 5, 0, 0];
+        // (from, end)
+        for (from, end) in [(0, 4), (1, 4), (4, 4), (6, 6), (9, 9)] {
+            assert_eq!(last_nonzero(&buf, from), end, "from {from}");
+        }
+    }
+}

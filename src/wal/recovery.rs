@@ -1,0 +1,519 @@
+//! Opening a log: replay every segment in order, decide whether the frames stop at a torn
+//! tail (cut it off and say so) or at damaged acknowledged data (refuse to open), and hand the
+//! writer a clean place to continue.
+//!
+//! The rules, in the order they are applied:
+//! 1. Segments are numbered without gaps; each begins with a valid header and a checkpoint,
+//!    and a sealed segment names its successor's sequence number and salt.
+//! 2. The frames of the log stop at most once. Past the stop, a valid frame whose durability
+//!    proof (`synced_lsn`) covers the first lost frame means an acknowledged frame is damaged:
+//!    [`Error::Corrupt`]. Without such proof the stop is a torn tail: the bytes are zeroed and
+//!    reported, and any segment after it (a rotation that never finished) is removed.
+//! 3. A sealed segment is never the last: its successor was durable before the seal was.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::state::{Loc, LogState};
+use super::writer::{Active, SegmentInfo};
+use super::{Options, RecoveryReport};
+use crate::error::{DecodeError, Error, IoOp, Result};
+use crate::fs::{File, Fs, OpenMode};
+use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
+use crate::segment::{
+    self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
+};
+use crate::types::EntryId;
+
+/// A segment the read side can serve entries from.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<dyn File>,
+}
+
+/// Everything open found.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) log: LogState,
+    pub(crate) files: BTreeMap<u64, SegmentFile>,
+    pub(crate) active: Active,
+    pub(crate) next_lsn: u64,
+    pub(crate) segments: VecDeque<SegmentInfo>,
+    pub(crate) report: RecoveryReport,
+}
+
+/// A segment read during replay.
+struct Scanned {
+    seq: u64,
+    header: Header,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    buf: Bytes,
+    /// Where its frames end (the seal's end, or the stop).
+    end: u64,
+    records_start: u64,
+}
+
+impl Scanned {
+    /// Lists the segment for the read side and the writer.
+    fn register(
+        &self,
+        files: &mut BTreeMap<u64, SegmentFile>,
+        segments: &mut VecDeque<SegmentInfo>,
+    ) {
+        let (seq, path) = (self.seq, self.path.clone());
+        files.insert(
+            seq,
+            SegmentFile {
+                path: path.clone(),
+                file: Arc::clone(&self.file),
+            },
+        );
+        segments.push_back(SegmentInfo {
+            seq,
+            first_index: self.header.first_index,
+            path,
+        });
+    }
+}
+
+/// Where the frames of the log stop.
+struct Stopped {
+    /// Position in `scanned`.
+    segment: usize,
+    stop: Stop,
+    /// The Lsn the first missing frame would have had.
+    lost_lsn: u64,
+}
+
+fn corrupt(path: &Path, offset: u64) -> impl FnOnce(DecodeError) -> Error + '_ {
+    move |source| Error::Corrupt {
+        segment: path.to_path_buf(),
+        offset,
+        source,
+    }
+}
+
+fn malformed(path: &Path, offset: u64, what: &'static str) -> Error {
+    corrupt(path, offset)(DecodeError::Malformed { what })
+}
+
+/// Sequence numbers of the segments in `dir`, ascending, after removing half-built ones.
+fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<u64>> {
+    let names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
+    let mut seqs = Vec::new();
+    for name in names {
+        match segment::parse_name(&name) {
+            FileName::Segment(seq) => seqs.push(seq),
+            FileName::Temp => {
+                let path = dir.join(&name);
+                fs.remove_file(&path).map_err(io_err(IoOp::Remove, &path))?;
+            }
+            FileName::Other => {}
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Makes `dir` exist, durably.
+pub(crate) fn ensure_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    match fs.list_dir(dir) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(IoOp::List, dir)(e)),
+    }
+    fs.create_dir_all(dir)
+        .map_err(io_err(IoOp::CreateDir, dir))?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs.sync_dir(parent).map_err(io_err(IoOp::SyncDir, parent))
+}
+
+/// Creates the first segment of a new log: header and an empty checkpoint, renamed into place
+/// only once durable, so a log exists either whole or not at all.
+fn create_first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<()> {
+    let header = Header {
+        seq: 1,
+        salt: segment::new_salt(),
+        first_index: 1,
+    };
+    let mut bytes = header.encode().to_vec();
+    let checkpoint = Record::Checkpoint(Checkpoint::default());
+    record::encode(&mut bytes, header.salt, 1, 0, &checkpoint)
+        .map_err(|_| Error::InvalidCall("an empty checkpoint always fits"))?;
+    segment::create_atomic(fs, dir, header.seq, options.segment_size, &bytes)?;
+    Ok(())
+}
+
+/// Replays the log in `dir`, creating it if there is none.
+///
+/// # Errors
+/// [`Error::Corrupt`] for damaged acknowledged data, [`Error::Io`] for failed file calls.
+pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Recovered> {
+    let mut seqs = list_segments(fs, dir)?;
+    if seqs.is_empty() {
+        create_first_segment(fs, dir, options)?;
+        seqs = list_segments(fs, dir)?;
+    }
+    // Segments before a gap are purged ones whose removal a crash half undid: replay starts
+    // after the last gap, and if it needed them after all, their entries show up missing.
+    let start = seqs
+        .windows(2)
+        .rposition(|w| w.first().and_then(|p| p.checked_add(1)) != w.get(1).copied())
+        .map_or(0, |gap| gap + 1);
+    let (stale, seqs) = seqs.split_at(start);
+    let mut leftovers: Vec<PathBuf> = stale
+        .iter()
+        .map(|&seq| dir.join(segment::segment_name(seq)))
+        .collect();
+    let mut replay = Replay::default();
+    for &seq in seqs {
+        let path = dir.join(segment::segment_name(seq));
+        let file = fs
+            .open(&path, OpenMode::ReadWrite)
+            .map_err(io_err(IoOp::Open, &path))?;
+        let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
+        if let Some(stopped) = &replay.stopped {
+            // Past the end of the log: a rotation that never finished, unless it proves the
+            // stop was damage.
+            if let Ok(h) = Header::decode(&buf)
+                && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
+            {
+                return Err(replay.damage_error(stopped));
+            }
+            leftovers.push(path);
+            continue;
+        }
+        replay.segment(seq, path, file, buf)?;
+    }
+    replay.finish(fs, dir, options, leftovers)
+}
+
+/// The state replay carries from one segment to the next.
+#[derive(Default)]
+struct Replay {
+    log: Option<LogState>,
+    /// The Lsn the next frame must have (unknown before the first checkpoint).
+    next_lsn: Option<u64>,
+    /// The successor the last segment's seal named: `(seq, salt)`.
+    expect: Option<(u64, u64)>,
+    scanned: Vec<Scanned>,
+    stopped: Option<Stopped>,
+}
+
+impl Replay {
+    fn damage_error(&self, stopped: &Stopped) -> Error {
+        let (path, offset) = self
+            .scanned
+            .get(stopped.segment)
+            .map_or((PathBuf::new(), 0), |s| {
+                (s.path.clone(), stopped.stop.offset)
+            });
+        let source = stopped.stop.error.unwrap_or(DecodeError::Malformed {
+            what: "acknowledged frames were erased",
+        });
+        Error::Corrupt {
+            segment: path,
+            offset,
+            source,
+        }
+    }
+
+    fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
+        // Every segment's header and checkpoint were durable before anything could follow
+        // them, and the first segment replay meets is never one that was left unfinished.
+        let header = Header::decode(&buf).map_err(corrupt(&path, 0))?;
+        if header.seq != seq {
+            return Err(malformed(
+                &path,
+                0,
+                "header's sequence number differs from the name",
+            ));
+        }
+        if self.expect.is_some_and(|e| e != (header.seq, header.salt)) {
+            return Err(malformed(
+                &path,
+                0,
+                "header differs from what the previous seal named",
+            ));
+        }
+        self.expect = None;
+        let mut frames = Frames::new(&buf, header.salt, HEADER_LEN as u64, self.next_lsn);
+        let checkpoint_at = HEADER_LEN as u64;
+        match frames.next() {
+            Some(Ok((
+                _,
+                Frame {
+                    record: Record::Checkpoint(c),
+                    lsn,
+                    ..
+                },
+            ))) => {
+                match &self.log {
+                    None => {
+                        self.log = Some(
+                            LogState::from_checkpoint(&c).map_err(corrupt(&path, checkpoint_at))?,
+                        );
+                    }
+                    Some(log) if log.last_index() != c.last.index => {
+                        return Err(malformed(
+                            &path,
+                            checkpoint_at,
+                            "checkpoint disagrees with the log",
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                self.next_lsn = lsn.checked_add(1);
+            }
+            Some(Ok(_)) => {
+                return Err(malformed(
+                    &path,
+                    checkpoint_at,
+                    "segment does not begin with a checkpoint",
+                ));
+            }
+            Some(Err(stop)) => {
+                let source = stop.error.unwrap_or(DecodeError::Malformed {
+                    what: "missing checkpoint",
+                });
+                return Err(corrupt(&path, stop.offset)(source));
+            }
+            None => return Err(malformed(&path, checkpoint_at, "missing checkpoint")),
+        }
+        let records_start = frames.position();
+        let mut end = records_start;
+        let mut stopped = None;
+        for item in frames.by_ref() {
+            match item {
+                Ok((offset, frame)) => {
+                    self.next_lsn = frame.lsn.checked_add(1);
+                    end = offset + frame.len;
+                    if let Record::Seal {
+                        next_seq,
+                        next_salt,
+                    } = frame.record
+                    {
+                        self.expect = Some((next_seq, next_salt));
+                        break;
+                    }
+                    let log = self
+                        .log
+                        .as_mut()
+                        .ok_or_else(|| malformed(&path, offset, "no checkpoint"))?;
+                    apply(log, &frame.record, seq, &buf).map_err(corrupt(&path, offset))?;
+                }
+                Err(stop) => {
+                    end = stop.offset;
+                    stopped = Some(stop);
+                }
+            }
+        }
+        if self.expect.is_some() && last_nonzero(&buf, end) != end {
+            return Err(malformed(&path, end, "bytes after the seal"));
+        }
+        self.scanned.push(Scanned {
+            seq,
+            header,
+            path,
+            file,
+            buf,
+            end,
+            records_start,
+        });
+        if let Some(stop) = stopped {
+            let stopped = Stopped {
+                segment: self.scanned.len() - 1,
+                stop,
+                lost_lsn: self.next_lsn.unwrap_or(u64::MAX),
+            };
+            let from = stop.offset + FRAME_ALIGN;
+            let scanned = self.scanned.last().map(|s| &s.buf);
+            if scanned.is_some_and(|b| find_proof(b, header.salt, from, stopped.lost_lsn).is_some())
+            {
+                return Err(self.damage_error(&stopped));
+            }
+            self.stopped = Some(stopped);
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        fs: &dyn Fs,
+        dir: &Path,
+        options: &Options,
+        leftovers: Vec<PathBuf>,
+    ) -> Result<Recovered> {
+        let Replay {
+            log,
+            next_lsn,
+            scanned,
+            stopped,
+            ..
+        } = self;
+        let last = scanned
+            .last()
+            .ok_or(Error::InvalidCall("a log has at least one segment"))?;
+        let Some(stopped) = stopped else {
+            return Err(malformed(
+                &last.path,
+                last.end,
+                "sealed segment has no successor",
+            ));
+        };
+        let mut log = log.ok_or(Error::InvalidCall("a log has at least one checkpoint"))?;
+        if log.has_missing() {
+            let first = scanned.first().map_or(PathBuf::new(), |s| s.path.clone());
+            return Err(malformed(
+                &first,
+                HEADER_LEN as u64,
+                "entries of a removed segment are in the log",
+            ));
+        }
+        // The stop is in the last segment scanned: every segment after it is a leftover.
+        let mut scanned = scanned;
+        let tail = scanned
+            .pop()
+            .ok_or(Error::InvalidCall("a log has at least one segment"))?;
+        let mut maps = BTreeMap::new();
+        let mut files = BTreeMap::new();
+        let mut segments = VecDeque::new();
+        for s in scanned {
+            s.register(&mut files, &mut segments);
+            if options.use_mmap {
+                maps.insert(s.seq, s.buf);
+            }
+        }
+        tail.register(&mut files, &mut segments);
+        let Scanned {
+            seq,
+            header,
+            path,
+            file,
+            buf,
+            end,
+            records_start,
+        } = tail;
+        let salt = header.salt;
+        let torn_end = last_nonzero(&buf, end);
+        drop(buf);
+
+        let mut report = RecoveryReport {
+            segments: segments.len(),
+            ..RecoveryReport::default()
+        };
+        if torn_end > end {
+            let len = usize::try_from(torn_end - end)
+                .map_err(|_| malformed(&path, end, "torn tail too long"))?;
+            file.write_all_at(&vec![0u8; len], end)
+                .map_err(io_err(IoOp::Write, &path))?;
+            report.torn_bytes_dropped = torn_end - end;
+            report.torn_segment = Some(path.clone());
+        }
+        // What replay read may have been in the page cache only (a killed process): make it
+        // durable before anything new is built on it.
+        file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
+        for leftover in &leftovers {
+            fs.remove_file(leftover)
+                .map_err(io_err(IoOp::Remove, leftover))?;
+        }
+        fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+        if options.use_mmap {
+            maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
+        }
+        attach_maps(&mut log, &maps);
+        report.last_index = log.last_index();
+        let active = Active {
+            seq,
+            salt,
+            path,
+            file,
+            offset: end,
+            records_start,
+        };
+        let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
+        Ok(Recovered {
+            log,
+            files,
+            active,
+            next_lsn,
+            segments,
+            report,
+        })
+    }
+}
+
+/// Points every stored entry of a mapped segment at its bytes in the map.
+pub(crate) fn attach_maps(log: &mut LogState, maps: &BTreeMap<u64, Bytes>) {
+    let first = log.first_index();
+    for slot in log.slots_from_mut(first) {
+        if let Loc::Stored {
+            seg,
+            offset,
+            len,
+            data,
+        } = &mut slot.loc
+            && let Some(map) = maps.get(seg)
+        {
+            let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+            let range = start..start.saturating_add(*len as usize);
+            *data = map.get(range.clone()).map(|_| map.slice(range));
+        }
+    }
+}
+
+/// Replays one frame.
+fn apply(
+    log: &mut LogState,
+    record: &Record<'_>,
+    seq: u64,
+    buf: &Bytes,
+) -> Result<(), DecodeError> {
+    match record {
+        Record::Batch(batch) => {
+            let base = buf.as_ptr() as usize;
+            // Decoded payloads are slices of `buf`: their distance from its start is their
+            // offset in the file.
+            let locs = batch.entries.iter().map(|e| Loc::Stored {
+                seg: seq,
+                offset: if e.data.is_empty() {
+                    0
+                } else {
+                    (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+                },
+                len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
+                data: None,
+            });
+            log.apply_batch(batch, locs)
+        }
+        Record::Truncate { after } => {
+            if *after < log.compacted().index {
+                return Err(DecodeError::Malformed {
+                    what: "truncation below the compaction point",
+                });
+            }
+            log.truncate_after(*after);
+            Ok(())
+        }
+        Record::Purge(id) => {
+            log.apply_purge(EntryId::new(id.term, id.index));
+            Ok(())
+        }
+        Record::Snapshot(meta) => {
+            log.apply_snapshot_meta(meta);
+            Ok(())
+        }
+        Record::Checkpoint(_) | Record::Seal { .. } => Err(DecodeError::Malformed {
+            what: "checkpoint or seal inside a segment",
+        }),
+    }
+}

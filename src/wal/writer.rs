@@ -1,0 +1,281 @@
+//! The write side of the log: encoding frames into the active segment, and rotating to the
+//! next segment when the active one is full. Only one writer exists (behind the log's writer
+//! mutex), so nothing here locks.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::state::LogState;
+use super::sync::SyncPoint;
+use crate::error::{Error, IoOp, Result};
+use crate::fs::{File, Fs};
+use crate::record::{self, Encoded, Record};
+use crate::segment::{self, Header, io_err};
+use crate::wal::Options;
+
+/// What the writer needs from the log around it.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) sync: Arc<SyncPoint>,
+}
+
+/// The segment frames are appended to.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub(crate) seq: u64,
+    pub(crate) salt: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<dyn File>,
+    /// Where the next frame goes. Invariant: a multiple of the frame alignment; everything
+    /// from here to the end of the file is zero.
+    pub(crate) offset: u64,
+    /// Where the frames after the segment's checkpoint begin.
+    pub(crate) records_start: u64,
+}
+
+/// A segment of the log directory.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentInfo {
+    pub(crate) seq: u64,
+    /// The log's last index + 1 when the segment began: replay from this segment knows
+    /// nothing of entries below it.
+    pub(crate) first_index: u64,
+    pub(crate) path: PathBuf,
+}
+
+/// A segment being prepared in the background.
+type Preparing = JoinHandle<Result<(PathBuf, Arc<dyn File>)>>;
+
+/// What a rotation changed, for the read side to follow.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    /// The segment just sealed, its final length and file.
+    pub(crate) sealed_seq: u64,
+    pub(crate) sealed_len: u64,
+    pub(crate) sealed_file: Arc<dyn File>,
+    pub(crate) sealed_path: PathBuf,
+    /// The new active segment.
+    pub(crate) new_seq: u64,
+    pub(crate) new_file: Arc<dyn File>,
+}
+
+/// A frame written to the active segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Written {
+    pub(crate) lsn: u64,
+    pub(crate) seq: u64,
+    /// The frame's offset in segment `seq`.
+    pub(crate) offset: u64,
+    pub(crate) encoded: Encoded,
+}
+
+/// The single writer.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) active: Active,
+    /// The Lsn the next frame gets. Invariant: every frame below it is written.
+    pub(crate) next_lsn: u64,
+    /// The encoded frame about to be written (reused between writes), and its layout.
+    buf: Vec<u8>,
+    encoded: Encoded,
+    /// The next segment, being created and zero-filled by a background thread.
+    next: Option<Preparing>,
+    /// Every segment in the directory, oldest first; the active one is last.
+    pub(crate) segments: VecDeque<SegmentInfo>,
+}
+
+/// Bytes the seal frame takes: kept free at the end of every segment.
+const SEAL_LEN: u64 = record::frame_len(16);
+
+impl Writer {
+    /// A writer continuing `active` and starting to prepare its successor.
+    pub(crate) fn new(
+        ctx: &Ctx,
+        active: Active,
+        next_lsn: u64,
+        segments: VecDeque<SegmentInfo>,
+    ) -> Self {
+        let mut writer = Self {
+            active,
+            next_lsn,
+            buf: Vec::new(),
+            encoded: Encoded::default(),
+            next: None,
+            segments,
+        };
+        writer.next = Some(writer.spawn_prepare(ctx));
+        writer
+    }
+
+    /// Encodes `record` as the next frame; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCall`] if it is too long for the format.
+    pub(crate) fn encode(&mut self, ctx: &Ctx, record: &Record<'_>) -> Result<u64> {
+        self.buf.clear();
+        let lsn = self.next_lsn;
+        let synced = ctx.sync.synced();
+        self.encoded = record::encode(&mut self.buf, self.active.salt, lsn, synced, record)
+            .map_err(|_| Error::InvalidCall("a record must encode to less than 4 GiB"))?;
+        Ok(self.encoded.len)
+    }
+
+    /// True if a frame of `len` bytes does not fit in the active segment (a frame larger than
+    /// a whole segment goes into a fresh one, which grows to hold it).
+    pub(crate) fn must_rotate(&self, ctx: &Ctx, len: u64) -> bool {
+        let used = self.active.offset > self.active.records_start;
+        used && self.active.offset + len + SEAL_LEN > ctx.options.segment_size
+    }
+
+    /// Writes the encoded frame.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails (ENOSPC included): the frame's space is zeroed again
+    /// and the log stays usable; if even that fails, the log is poisoned.
+    pub(crate) fn write(&mut self, ctx: &Ctx) -> Result<Written> {
+        let offset = self.active.offset;
+        let encoded = self.encoded;
+        if let Err(source) = self.active.file.write_all_at(&self.buf, offset) {
+            let zeros = vec![0u8; self.buf.len()];
+            if self.active.file.write_all_at(&zeros, offset).is_err() {
+                ctx.sync.poison();
+            }
+            return Err(Error::Io {
+                op: IoOp::Write,
+                path: self.active.path.clone(),
+                source,
+            });
+        }
+        let lsn = self.next_lsn;
+        self.active.offset += encoded.len;
+        self.next_lsn += 1;
+        ctx.sync.wrote(lsn);
+        Ok(Written {
+            lsn,
+            seq: self.active.seq,
+            offset,
+            encoded,
+        })
+    }
+
+    /// Seals the active segment and continues in the prepared next one.
+    ///
+    /// Order, so that a sealed segment always has a durable successor: write the successor's
+    /// header and checkpoint and sync them; then write the seal and sync it. Two fdatasyncs
+    /// per segment; neither changes file metadata except the seal's trim of unused space.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the next segment could not be prepared (the log stays usable and tries
+    /// again), or if a write or sync fails (the log is poisoned).
+    pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState) -> Result<Rotation> {
+        let prepared = match self.next.take() {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Err(Error::InvalidCall("the segment preparing thread panicked"))
+            }),
+            None => Err(Error::InvalidCall("no segment was being prepared")),
+        };
+        let (path, file) = match prepared {
+            Ok(next) => next,
+            Err(e) => {
+                self.next = Some(self.spawn_prepare(ctx));
+                return Err(e);
+            }
+        };
+        let seq = self.active.seq + 1;
+        let salt = segment::new_salt();
+        let seal_lsn = self.next_lsn;
+        let synced = ctx.sync.synced();
+        let header = Header {
+            seq,
+            salt,
+            first_index: log.last_index() + 1,
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(&header.encode());
+        let checkpoint = Record::Checkpoint(log.checkpoint());
+        record::encode(&mut self.buf, salt, seal_lsn + 1, synced, &checkpoint)
+            .map_err(|_| Error::InvalidCall("a checkpoint must encode to less than 4 GiB"))?;
+        let records_start = self.buf.len() as u64;
+        let poisoning = |e: Error| {
+            ctx.sync.poison();
+            e
+        };
+        file.write_all_at(&self.buf, 0)
+            .map_err(io_err(IoOp::Write, &path))
+            .map_err(poisoning)?;
+        file.sync_data()
+            .map_err(io_err(IoOp::SyncData, &path))
+            .map_err(poisoning)?;
+
+        self.buf.clear();
+        let seal = Record::Seal {
+            next_seq: seq,
+            next_salt: salt,
+        };
+        record::encode(&mut self.buf, self.active.salt, seal_lsn, synced, &seal)
+            .map_err(|_| Error::InvalidCall("a seal always fits"))?;
+        let old = &self.active;
+        let sealed_len = old.offset + self.buf.len() as u64;
+        old.file
+            .write_all_at(&self.buf, old.offset)
+            .map_err(io_err(IoOp::Write, &old.path))
+            .and_then(|()| {
+                old.file
+                    .set_len(sealed_len)
+                    .map_err(io_err(IoOp::SetLen, &old.path))
+            })
+            .and_then(|()| {
+                old.file
+                    .sync_data()
+                    .map_err(io_err(IoOp::SyncData, &old.path))
+            })
+            .map_err(poisoning)?;
+
+        self.segments.push_back(SegmentInfo {
+            seq,
+            first_index: header.first_index,
+            path: path.clone(),
+        });
+        let new = Active {
+            seq,
+            salt,
+            path: path.clone(),
+            file: Arc::clone(&file),
+            offset: records_start,
+            records_start,
+        };
+        let old = std::mem::replace(&mut self.active, new);
+        self.next_lsn = seal_lsn + 2;
+        ctx.sync.rotated(seal_lsn + 1, Arc::clone(&file), path);
+        self.next = Some(self.spawn_prepare(ctx));
+        Ok(Rotation {
+            sealed_seq: old.seq,
+            sealed_len,
+            sealed_file: old.file,
+            sealed_path: old.path,
+            new_seq: seq,
+            new_file: file,
+        })
+    }
+
+    /// Starts creating the segment after the active one.
+    fn spawn_prepare(&self, ctx: &Ctx) -> Preparing {
+        let fs = Arc::clone(&ctx.fs);
+        let dir = ctx.dir.clone();
+        let seq = self.active.seq + 1;
+        let size = ctx.options.segment_size;
+        std::thread::spawn(move || segment::prepare(fs.as_ref(), &dir, seq, size))
+    }
+
+    /// Waits for the background preparation, so no thread outlives the log.
+    pub(crate) fn finish_preparing(&mut self) {
+        if let Some(handle) = self.next.take() {
+            let _ = handle.join();
+        }
+    }
+}
