@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
 
 use raft::eraftpb::Message;
+use raftwal::RecoveryReport;
 
 use crate::command::{Command, LeaseId};
 use crate::kv::{Applied, StateMachine, Value};
-use crate::node::{Event, HEARTBEAT_TICKS, Node, Proposal, Store};
+use crate::node::{Event, HEARTBEAT_TICKS, Node, Proposal};
 
 /// The node ids.
 pub const NODES: [u64; 3] = [1, 2, 3];
@@ -66,8 +68,8 @@ pub struct Disagreement {
 
 /// Three replicas, a mailbox between them and the clock they share.
 pub struct Cluster {
-    /// Each node's log, which outlives the node's process.
-    stores: BTreeMap<u64, Store>,
+    /// Each node's raftwal directory, which outlives the node's process.
+    dirs: BTreeMap<u64, PathBuf>,
     /// The running nodes; a killed node is absent until restarted.
     nodes: BTreeMap<u64, Node>,
     /// The logical clock, in ticks. Only [`Cluster::tick`] moves it.
@@ -79,23 +81,23 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts three nodes on empty logs and elects node 1.
+    /// Starts three nodes on new logs in directories under `root` and elects node 1.
     ///
     /// # Errors
     /// A node that fails to start or to persist.
-    pub fn start() -> Result<Cluster, Error> {
+    pub fn start(root: &Path) -> Result<Cluster, Error> {
         let mut cluster = Cluster {
-            stores: BTreeMap::new(),
+            dirs: NODES
+                .iter()
+                .map(|&id| (id, root.join(format!("node-{id}"))))
+                .collect(),
             nodes: BTreeMap::new(),
             now: 0,
             mailbox: Vec::new(),
             events: Vec::new(),
         };
         for id in NODES {
-            cluster
-                .stores
-                .insert(id, Store::new_with_conf_state((NODES.to_vec(), vec![])));
-            cluster.restart(id)?;
+            cluster.open(id, Some(&NODES))?;
         }
         let first = cluster.nodes.get_mut(&NODES[0]).ok_or(Error::NoLeader)?;
         first.campaign().map_err(|source| Error::Raft {
@@ -158,16 +160,22 @@ impl Cluster {
         self.mailbox.retain(|m| m.to != id);
     }
 
-    /// Starts node `id` again from its log; it replays the committed entries it has and
-    /// catches up from the leader.
+    /// Starts node `id` again from its raftwal directory; it replays the committed entries it
+    /// has and catches up from the leader. Returns what the log's recovery found.
     ///
     /// # Errors
     /// The log cannot be opened or raft-rs rejects its state.
-    pub fn restart(&mut self, id: u64) -> Result<(), Error> {
-        let store = self.stores.get(&id).ok_or(Error::UnknownNode(id))?.clone();
-        let node = Node::start(id, store).map_err(|source| Error::Raft { node: id, source })?;
+    pub fn restart(&mut self, id: u64) -> Result<RecoveryReport, Error> {
+        self.open(id, None)
+    }
+
+    fn open(&mut self, id: u64, founding_voters: Option<&[u64]>) -> Result<RecoveryReport, Error> {
+        let dir = self.dirs.get(&id).ok_or(Error::UnknownNode(id))?;
+        let (node, report) = Node::open(id, dir, founding_voters)
+            .map_err(|source| Error::Raft { node: id, source })?;
         self.nodes.insert(id, node);
-        self.pump()
+        self.pump()?;
+        Ok(report)
     }
 
     /// Creates a lease of `ttl` ticks (etcd `LeaseGrant`).

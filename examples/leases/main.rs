@@ -20,6 +20,7 @@ mod tests;
 
 use std::io::{self, Write};
 use std::num::NonZeroU64;
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cluster::{Cluster, NODES};
@@ -163,7 +164,12 @@ impl Demo<'_> {
     }
 
     fn restart(&mut self, node: u64) -> Result<(), DemoError> {
-        self.cluster.restart(node)?;
+        let report = self.cluster.restart(node)?;
+        self.say(format_args!(
+            "restarted node {node} from its raftwal directory: last index {}, {} segment(s), \
+             {} torn bytes dropped",
+            report.last_index, report.segments, report.torn_bytes_dropped
+        ))?;
         self.cluster.settle()?;
         self.report_events()?;
         let applied = self
@@ -171,7 +177,7 @@ impl Demo<'_> {
             .machine(node)
             .map_or(0, kv::StateMachine::applied);
         self.say(format_args!(
-            "restarted node {node} from its log; applied up to {applied}"
+            "node {node} caught up: applied up to {applied}"
         ))?;
         Ok(())
     }
@@ -246,9 +252,11 @@ impl Demo<'_> {
     }
 }
 
-/// Runs the scenario and checks agreement. Returns the tally and the cluster for inspection.
-fn run_demo(out: &mut dyn Write) -> Result<(Tally, Cluster), DemoError> {
-    let cluster = Cluster::start()?;
+/// Runs the scenario with the nodes' logs under `root`. Returns the tally and the cluster, for
+/// the agreement check.
+fn run_demo(root: &Path, out: &mut dyn Write) -> Result<(Tally, Cluster), DemoError> {
+    writeln!(out, "three nodes, logs in {}", root.display())?;
+    let cluster = Cluster::start(root)?;
     let mut demo = Demo {
         cluster,
         out,
@@ -260,7 +268,14 @@ fn run_demo(out: &mut dyn Write) -> Result<(Tally, Cluster), DemoError> {
 
 fn main() -> ExitCode {
     let mut stdout = io::stdout().lock();
-    let (_, cluster) = match run_demo(&mut stdout) {
+    let root = match tempfile::tempdir() {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("cannot make a temp dir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (_, cluster) = match run_demo(root.path(), &mut stdout) {
         Ok(done) => done,
         Err(e) => {
             eprintln!("demo failed: {e}");

@@ -1,11 +1,15 @@
-//! One replica: a raft-rs `RawNode` on its own log, the replicated state machine, and, while it
-//! leads, the lease deadlines.
+//! One replica: a raft-rs `RawNode` on its own raftwal log, the replicated state machine, and,
+//! while it leads, the lease deadlines.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::path::Path;
+use std::sync::Arc;
 
 use raft::eraftpb::{Entry as RaftEntry, Message};
 use raft::{Config, RawNode, StateRole};
+use raftwal::adapters::raft_rs::{NoSnapshots, RaftRsStorage, advance_sync};
+use raftwal::{Options, RecoveryReport, Wal};
 
 use crate::command::{Command, LeaseId};
 use crate::expiry::ExpiryQueue;
@@ -15,6 +19,8 @@ use crate::kv::{Applied, StateMachine};
 pub const ELECTION_TICKS: usize = 10;
 /// Ticks between a leader's heartbeats.
 pub const HEARTBEAT_TICKS: usize = 2;
+/// Size of a log segment: small, as the demo writes little and every node preallocates one.
+const SEGMENT_SIZE: u64 = 1 << 20;
 /// Width of an expiry bucket in ticks.
 pub const EXPIRY_INTERVAL: NonZeroU64 = NonZeroU64::new(5).expect("non-zero");
 
@@ -55,7 +61,7 @@ pub struct Proposal {
 
 /// One replica.
 pub struct Node {
-    raw: RawNode<Store>,
+    raw: RawNode<RaftRsStorage>,
     machine: StateMachine,
     /// Lease deadlines on the logical clock.
     /// Invariant: `Some` exactly while this node is leader (checked at every `handle_ready`).
@@ -67,11 +73,24 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts node `id` on `store`, replaying every committed entry into a fresh state machine.
+    /// Opens node `id`'s log in `dir` and starts the node, replaying every committed entry into
+    /// a fresh state machine. A founding node's new log is first given the membership `voters`;
+    /// a restarted node reads it from its log.
     ///
     /// # Errors
-    /// Whatever raft-rs reports about the stored state.
-    pub fn start(id: u64, store: Store) -> raft::Result<Node> {
+    /// The log cannot be opened or written, or raft-rs rejects its state.
+    pub fn open(
+        id: u64,
+        dir: &Path,
+        founding_voters: Option<&[u64]>,
+    ) -> raft::Result<(Node, RecoveryReport)> {
+        let mut options = Options::default();
+        options.segment_size = SEGMENT_SIZE;
+        let (wal, report) = Wal::open(dir, options)?;
+        let store = RaftRsStorage::new(Arc::new(wal), Arc::new(NoSnapshots));
+        if let Some(voters) = founding_voters {
+            store.initialize_with_conf_state((voters.to_vec(), vec![]))?;
+        }
         let config = Config {
             id,
             election_tick: ELECTION_TICKS,
@@ -79,13 +98,14 @@ impl Node {
             ..Config::default()
         };
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        Ok(Node {
+        let node = Node {
             raw: RawNode::new(&config, store, &logger)?,
             machine: StateMachine::default(),
             expiry: None,
             pending: HashMap::new(),
             outcomes: HashMap::new(),
-        })
+        };
+        Ok((node, report))
     }
 
     /// The replicated state this node has applied.
@@ -167,7 +187,8 @@ impl Node {
         self.raw.step(message)
     }
 
-    /// Runs one round of raft-rs's synchronous Ready loop: sends, persists, applies. Also arms
+    /// Runs one round of raft-rs's synchronous Ready loop: sends, applies, writes and fsyncs
+    /// (through the adapter's [`advance_sync`]), then applies what that committed. Also arms
     /// the lease deadlines when the node has just become leader and drops them when it no
     /// longer leads.
     ///
@@ -186,14 +207,10 @@ impl Node {
         let mut rd = self.raw.ready();
         outbox.extend(rd.take_messages());
         self.apply(now, rd.take_committed_entries(), events);
-        persist(self.raw.store(), &rd)?;
-        outbox.extend(rd.take_persisted_messages());
-        let mut light = self.raw.advance(rd);
-        if let Some(commit) = light.commit_index() {
-            persist_commit(self.raw.store(), commit)?;
-        }
-        outbox.extend(light.take_messages());
-        self.apply(now, light.take_committed_entries(), events);
+        let mut done = advance_sync(&mut self.raw, rd)?;
+        outbox.append(&mut done.messages);
+        outbox.extend(done.light.take_messages());
+        self.apply(now, done.light.take_committed_entries(), events);
         self.raw.advance_apply();
         Ok(())
     }
@@ -251,21 +268,4 @@ impl Node {
             }
         }
     }
-}
-
-/// The log a node keeps its entries and hard state in.
-pub type Store = raft::storage::MemStorage;
-
-fn persist(store: &Store, rd: &raft::Ready) -> raft::Result<()> {
-    let mut core = store.wl();
-    core.append(rd.entries())?;
-    if let Some(hs) = rd.hs() {
-        core.set_hardstate(hs.clone());
-    }
-    Ok(())
-}
-
-fn persist_commit(store: &Store, commit: u64) -> raft::Result<()> {
-    store.wl().mut_hard_state().set_commit(commit);
-    Ok(())
 }

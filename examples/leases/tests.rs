@@ -11,6 +11,12 @@ fn ttl(n: u64) -> NonZeroU64 {
     NonZeroU64::new(n).unwrap()
 }
 
+/// A cluster with its logs in a temp dir that lives as long as it.
+fn start() -> (Cluster, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    (Cluster::start(root.path()).unwrap(), root)
+}
+
 /// Whether `lease` exists on every running node.
 fn everywhere(c: &Cluster, lease: LeaseId) -> bool {
     NODES
@@ -43,7 +49,7 @@ fn tick_until_expired(c: &mut Cluster, lease: LeaseId, not_before: u64) -> u64 {
 
 #[test]
 fn expiry_deletes_the_attached_keys_on_every_node() {
-    let mut c = Cluster::start().unwrap();
+    let (mut c, _root) = start();
     let granted_at = c.now();
     let lease = c.grant(ttl(12)).unwrap();
     c.put("owned", "1", Some(lease)).unwrap();
@@ -69,7 +75,7 @@ fn expiry_deletes_the_attached_keys_on_every_node() {
 
 #[test]
 fn keep_alive_prevents_expiry() {
-    let mut c = Cluster::start().unwrap();
+    let (mut c, _root) = start();
     let lease = c.grant(ttl(10)).unwrap();
     c.put("k", "v", Some(lease)).unwrap();
     // Keep-alives every 6 ticks for 60 ticks: six TTLs, never one missed.
@@ -90,7 +96,7 @@ fn keep_alive_prevents_expiry() {
 
 #[test]
 fn a_new_leader_rearms_every_lease_with_a_full_ttl() {
-    let mut c = Cluster::start().unwrap();
+    let (mut c, _root) = start();
     let granted_at = c.now();
     let lease = c.grant(ttl(30)).unwrap();
     c.put("k", "v", Some(lease)).unwrap();
@@ -122,7 +128,7 @@ fn a_new_leader_rearms_every_lease_with_a_full_ttl() {
 
 #[test]
 fn commands_on_a_missing_lease_fail_and_change_nothing() {
-    let mut c = Cluster::start().unwrap();
+    let (mut c, _root) = start();
     let lease = c.grant(ttl(5)).unwrap();
     c.revoke(lease).unwrap();
     c.settle().unwrap();
@@ -147,8 +153,9 @@ fn commands_on_a_missing_lease_fail_and_change_nothing() {
 
 #[test]
 fn the_demo_ends_with_all_nodes_agreeing_after_restarts() {
+    let root = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
-    let (tally, cluster) = run_demo(&mut out).unwrap();
+    let (tally, cluster) = run_demo(root.path(), &mut out).unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.contains("killed the follower") && out.contains("killed the leader"),
@@ -169,4 +176,47 @@ fn the_demo_ends_with_all_nodes_agreeing_after_restarts() {
     let state = cluster.machine(NODES[0]).unwrap();
     assert_eq!(state.key_count(), 1, "only the key without a lease is left");
     assert_eq!(state.leases().len(), 0);
+}
+
+#[test]
+fn a_full_restart_rebuilds_every_acknowledged_change_from_the_logs() {
+    let (mut c, _root) = start();
+    let kept = c.grant(ttl(40)).unwrap();
+    let revoked = c.grant(ttl(40)).unwrap();
+    c.put("a", "1", Some(kept)).unwrap();
+    c.put("b", "2", Some(revoked)).unwrap();
+    c.put("c", "3", None).unwrap();
+    c.put("a", "1b", Some(kept)).unwrap();
+    assert_eq!(c.revoke(revoked).unwrap(), ["b"]);
+    c.settle().unwrap();
+    let before = c.machine(NODES[0]).unwrap().clone();
+
+    for n in NODES {
+        c.kill(n);
+    }
+    for n in NODES {
+        c.restart(n).unwrap();
+    }
+    while c.leader().is_none() {
+        assert!(c.now() < 200, "no leader after the restart");
+        c.tick().unwrap();
+    }
+    let elected_at = c.now();
+    c.settle().unwrap();
+    c.check_agreement().unwrap();
+    let after = c.machine(NODES[0]).unwrap();
+    assert_eq!(after.leases(), before.leases());
+    assert!(
+        after.applied() > before.applied(),
+        "the new leader's empty entry is applied too"
+    );
+    for key in ["a", "b", "c"] {
+        assert_eq!(after.get(key), before.get(key), "key {key}");
+    }
+    assert_eq!(after.key_count(), before.key_count());
+    let deadline = c.now() + c.time_to_live(kept).unwrap().remaining;
+    assert!(
+        deadline >= elected_at + 40,
+        "re-armed with a full TTL after the restart"
+    );
 }
