@@ -56,9 +56,12 @@ struct Demo<'a> {
     tally: Tally,
 }
 
-fn ttl(ticks: u64) -> NonZeroU64 {
-    NonZeroU64::new(ticks).unwrap_or(NonZeroU64::MIN)
-}
+/// TTL of the leases that are kept alive or left to expire, in ticks.
+const SHORT_TTL: NonZeroU64 = NonZeroU64::new(20).expect("non-zero");
+/// TTL of the lease that lives through the leader change, in ticks.
+const LONG_TTL: NonZeroU64 = NonZeroU64::new(60).expect("non-zero");
+/// Ticks between keep-alives: well inside [`SHORT_TTL`].
+const KEEP_ALIVE_EVERY: u64 = 8;
 
 impl Demo<'_> {
     /// Prints a line stamped with the logical time.
@@ -79,7 +82,10 @@ impl Demo<'_> {
             self.report_events()?;
             if let Some(id) = kept.filter(|_| self.cluster.now().is_multiple_of(every)) {
                 match self.cluster.keep_alive(id) {
-                    Ok(()) => self.tally.kept_alive += 1,
+                    Ok(()) => {
+                        self.tally.kept_alive += 1;
+                        self.say(format_args!("kept {id} alive"))?;
+                    }
                     Err(cluster::Error::NoLeader) => {
                         self.say(format_args!("no leader: keep-alive of {id} waits"))?;
                     }
@@ -139,8 +145,8 @@ impl Demo<'_> {
         Ok(())
     }
 
-    fn grant(&mut self, ticks: u64) -> Result<LeaseId, DemoError> {
-        let id = self.cluster.grant(ttl(ticks))?;
+    fn grant(&mut self, ticks: NonZeroU64) -> Result<LeaseId, DemoError> {
+        let id = self.cluster.grant(ticks)?;
         self.report_events()?;
         self.tally.granted += 1;
         self.say(format_args!("granted {id} (ttl {ticks})"))?;
@@ -202,9 +208,9 @@ impl Demo<'_> {
     /// the leader killed and restarted along the way.
     fn run(&mut self) -> Result<(), DemoError> {
         self.report_events()?;
-        let session = self.grant(20)?;
-        let worker = self.grant(20)?;
-        let lock = self.grant(60)?;
+        let session = self.grant(SHORT_TTL)?;
+        let worker = self.grant(SHORT_TTL)?;
+        let lock = self.grant(LONG_TTL)?;
         self.put("session/alice", "online", Some(session))?;
         self.put("worker/7", "busy", Some(worker))?;
         self.put("lock/db", "alice", Some(lock))?;
@@ -212,21 +218,24 @@ impl Demo<'_> {
         self.say(format_args!(
             "keeping {session} alive; {worker} is left to expire"
         ))?;
-        self.run_until(25, Some(session), 8)?;
+        self.run_until(25, Some(session), KEEP_ALIVE_EVERY)?;
 
         let follower = self.follower()?;
         self.kill(follower, "follower")?;
-        self.run_until(30, Some(session), 8)?;
+        self.run_until(30, Some(session), KEEP_ALIVE_EVERY)?;
         self.put("session/bob", "online", Some(session))?;
-        self.run_until(35, Some(session), 8)?;
+        self.run_until(35, Some(session), KEEP_ALIVE_EVERY)?;
         self.restart(follower)?;
 
         self.show_ttl(lock)?;
         let leader = self.cluster.leader().ok_or(cluster::Error::NoLeader)?;
         self.kill(leader, "leader")?;
         self.wait_for("a new leader", 100, |c| c.leader().is_some())?;
+        self.say(format_args!(
+            "the new leader counts each TTL afresh: {lock} now outlives the old leader's deadline"
+        ))?;
         self.show_ttl(lock)?;
-        self.run_until(70, Some(session), 8)?;
+        self.run_until(70, Some(session), KEEP_ALIVE_EVERY)?;
         self.restart(leader)?;
         self.show_ttl(lock)?;
 
