@@ -10,12 +10,15 @@ use raftwal::RecoveryReport;
 
 use crate::command::{Command, LeaseId};
 use crate::kv::{Applied, StateMachine, Value};
-use crate::node::{Event, HEARTBEAT_TICKS, Node, Proposal};
+use crate::node::{ELECTION_TICKS, Event, HEARTBEAT_TICKS, Node, Proposal};
 
 /// The node ids.
 pub const NODES: [u64; 3] = [1, 2, 3];
 /// How many ticks a client waits for its proposal to be applied.
 const PROPOSAL_TICKS: u64 = 60;
+/// How many ticks [`Cluster::elect`] waits: dozens of election rounds, so that split votes
+/// (each round has a fair chance of one) never exhaust it in practice.
+const ELECTION_WAIT_TICKS: u64 = 50 * ELECTION_TICKS as u64;
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +155,24 @@ impl Cluster {
             self.tick()?;
         }
         Ok(())
+    }
+
+    /// Ticks until a running node leads, and returns its id.
+    ///
+    /// # Errors
+    /// [`Error::NoLeader`] if none is elected within a generous number of ticks; as
+    /// [`Cluster::tick`].
+    pub fn elect(&mut self) -> Result<u64, Error> {
+        let give_up = self.now + ELECTION_WAIT_TICKS;
+        loop {
+            if let Some(leader) = self.leader() {
+                return Ok(leader);
+            }
+            if self.now >= give_up {
+                return Err(Error::NoLeader);
+            }
+            self.tick()?;
+        }
     }
 
     /// Kills node `id` without warning: its process state is gone, its log stays.

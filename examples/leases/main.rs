@@ -230,7 +230,8 @@ impl Demo<'_> {
         self.show_ttl(lock)?;
         let leader = self.cluster.leader().ok_or(cluster::Error::NoLeader)?;
         self.kill(leader, "leader")?;
-        self.wait_for("a new leader", 100, |c| c.leader().is_some())?;
+        self.cluster.elect()?;
+        self.report_events()?;
         self.say(format_args!(
             "the new leader counts each TTL afresh: {lock} now outlives the old leader's deadline"
         ))?;
@@ -242,7 +243,7 @@ impl Demo<'_> {
         self.say(format_args!("revoking {session} on request"))?;
         self.cluster.revoke(session)?;
         self.report_events()?;
-        self.wait_for("the lock to expire", 100, |c| {
+        self.wait_for("the lock to expire", 2 * LONG_TTL.get(), |c| {
             c.leases().is_ok_and(|ids| !ids.contains(&lock))
         })?;
         self.cluster.settle()?;
