@@ -35,8 +35,8 @@ pub enum Error {
     /// The command named a lease that does not exist.
     #[error("{0} not found")]
     LeaseNotFound(LeaseId),
-    /// There is no node with this id.
-    #[error("no node {0}")]
+    /// No node has this id, or it is not running.
+    #[error("node {0} does not exist or is not running")]
     UnknownNode(u64),
     /// raft-rs failed on a node.
     #[error("node {node}: {source}")]
@@ -102,7 +102,7 @@ impl Cluster {
         for id in NODES {
             cluster.open(id, Some(&NODES))?;
         }
-        let first = cluster.nodes.get_mut(&NODES[0]).ok_or(Error::NoLeader)?;
+        let first = cluster.node_mut(NODES[0])?;
         first.campaign().map_err(|source| Error::Raft {
             node: NODES[0],
             source,
@@ -283,7 +283,8 @@ impl Cluster {
         Ok(self.leader_node()?.machine().get(key).cloned())
     }
 
-    /// Ticks until every running node has learned the leader's commit index and applied it.
+    /// Ticks through two heartbeats, after which every running node has learned the leader's
+    /// commit index (messages arrive at once) and applied up to it.
     ///
     /// # Errors
     /// As [`Cluster::tick`].
@@ -295,7 +296,7 @@ impl Cluster {
     /// and leases, up to the same index.
     ///
     /// # Errors
-    /// The first node that differs from the first node.
+    /// The first node that differs from node 1 or does not run.
     pub fn check_agreement(&self) -> Result<(), Disagreement> {
         let reference = NODES[0];
         let want = self.machine(reference);
@@ -352,7 +353,7 @@ impl Cluster {
     }
 
     fn node_mut(&mut self, id: u64) -> Result<&mut Node, Error> {
-        self.nodes.get_mut(&id).ok_or(Error::NoLeader)
+        self.nodes.get_mut(&id).ok_or(Error::UnknownNode(id))
     }
 
     /// Runs every node's Ready loop and delivers messages until nothing is left to do.
