@@ -32,6 +32,7 @@ fn committed_proposals(c: &mut Criterion) {
             value_size: 1024,
             snapshot_every: 0,
             window: 256,
+            segment_size: raftwal::Options::default().segment_size,
         });
         cluster.commit(1, 10_000);
         let id = format!("commit/3_nodes/1KiB/fsync/window_256/{mode:?}");

@@ -9,6 +9,17 @@ use raft_rs_common::{Cluster, Mode, Settings};
 
 const MAX_ROUNDS: u64 = 20_000;
 
+/// Crashes `victim` with proposals in flight, commits `while_down` values without it, reopens
+/// it from its directory, commits `after` more, and checks that everyone agrees.
+fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usize) {
+    c.crash(victim);
+    c.commit(while_down, MAX_ROUNDS);
+    c.restart(victim);
+    c.commit(after, MAX_ROUNDS);
+    c.settle(MAX_ROUNDS);
+    c.check_agreement();
+}
+
 fn scenario(mode: Mode, seed: u64) {
     let mut c = Cluster::new(Settings {
         mode,
@@ -18,27 +29,24 @@ fn scenario(mode: Mode, seed: u64) {
         value_size: 16,
         snapshot_every: 300,
         window: 64,
+        segment_size: 1 << 20,
     });
     c.commit(800, MAX_ROUNDS);
 
     // A follower crashes (no shutdown), misses entries, and is reopened from its directory.
     let follower = c.follower();
-    c.crash(follower);
-    c.commit(300, MAX_ROUNDS);
-    c.restart(follower);
-    c.commit(200, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
-
+    crash_and_recover(&mut c, follower, 300, 200);
     // The leader dies; the other two elect a new one and go on; the old leader comes back.
-    let old_leader = c.leader().expect("a leader");
-    c.crash(old_leader);
-    c.commit(300, MAX_ROUNDS);
-    assert_ne!(c.leader(), Some(old_leader));
-    c.restart(old_leader);
-    c.commit(100, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
+    let leader = c.leader().expect("a leader");
+    crash_and_recover(&mut c, leader, 300, 100);
+    // More crashes in turn, leader and follower alternately.
+    for round in 0..4 {
+        let victim = match round % 2 {
+            0 => c.leader().expect("a leader"),
+            _ => c.follower(),
+        };
+        crash_and_recover(&mut c, victim, 150, 50);
+    }
 
     // A follower is cut off while the others commit, snapshot and compact past its log.
     let lagging = c.follower();
@@ -57,12 +65,8 @@ fn scenario(mode: Mode, seed: u64) {
     c.check_agreement();
 
     // Restarting from the installed snapshot (membership from its metadata) works too.
-    c.crash(lagging);
-    c.restart(lagging);
-    c.commit(100, MAX_ROUNDS);
-    c.settle(MAX_ROUNDS);
-    c.check_agreement();
-    assert!(c.committed.len() >= 2_800, "{}", c.committed.len());
+    crash_and_recover(&mut c, lagging, 0, 100);
+    assert!(c.committed.len() >= 3_600, "{}", c.committed.len());
 }
 
 #[test]
@@ -89,7 +93,9 @@ fn single_node_commits(mode: Mode) {
     let dir = tempfile::TempDir::new().unwrap();
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let open = || {
-        let (wal, _report) = Wal::open(dir.path(), Options::default()).unwrap();
+        let mut options = Options::default();
+        options.segment_size = 64 << 10;
+        let (wal, _report) = Wal::open(dir.path(), options).unwrap();
         RaftRsStorage::new(Arc::new(wal), Arc::new(NoSnapshots))
     };
     let storage = open();

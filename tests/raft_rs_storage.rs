@@ -18,7 +18,9 @@ use raftwal::{Batch, Options, Wal};
 use tempfile::TempDir;
 
 fn open(dir: &TempDir, snapshots: Arc<dyn SnapshotSource>) -> RaftRsStorage {
-    let (wal, _report) = Wal::open(dir.path(), Options::default()).expect("open wal");
+    let mut options = Options::default();
+    options.segment_size = 64 << 10; // small: each test opens several logs
+    let (wal, _report) = Wal::open(dir.path(), options).expect("open wal");
     RaftRsStorage::new(Arc::new(wal), snapshots)
 }
 
@@ -110,7 +112,9 @@ fn entries_honour_range_and_max_size_but_return_at_least_one() {
         new_entry(6, 6),
     ];
     let (s4, s5, s6) = (size(&ents[1]), size(&ents[2]), size(&ents[3]));
-    let cases: Vec<(u64, u64, Option<u64>, raft::Result<Vec<Entry>>)> = vec![
+    // (lo, hi, max_size, expected)
+    type Case = (u64, u64, Option<u64>, raft::Result<Vec<Entry>>);
+    let cases: Vec<Case> = vec![
         (2, 6, None, Err(store_err(StorageError::Compacted))),
         (3, 4, None, Ok(ents[..1].to_vec())),
         (4, 5, None, Ok(ents[1..2].to_vec())),

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, SnapshotMetadata};
@@ -43,6 +44,8 @@ pub struct Settings {
     pub snapshot_every: u64,
     /// The leader keeps at most this many proposals uncommitted.
     pub window: u64,
+    /// Each node's WAL segment size.
+    pub segment_size: u64,
 }
 
 pub const VOTERS: [u64; 3] = [1, 2, 3];
@@ -154,8 +157,10 @@ fn config(id: u64, applied: u64) -> Config {
     }
 }
 
-fn start(id: u64, dir: &Path, images: &Arc<Images>) -> Live {
-    let (wal, _report) = Wal::open(dir, Options::default()).expect("open wal");
+fn start(id: u64, dir: &Path, images: &Arc<Images>, segment_size: u64) -> Live {
+    let mut options = Options::default();
+    options.segment_size = segment_size;
+    let (wal, _report) = Wal::open(dir, options).expect("open wal");
     let storage = RaftRsStorage::new(Arc::new(wal), images.clone());
     if !storage.initial_state().unwrap().initialized() {
         storage
@@ -189,7 +194,7 @@ impl Cluster {
             .map(|&id| {
                 let dir = TempDir::new().unwrap();
                 let images = Arc::new(Images::default());
-                let live = Some(start(id, dir.path(), &images));
+                let live = Some(start(id, dir.path(), &images, settings.segment_size));
                 Peer {
                     id,
                     dir,
@@ -270,9 +275,10 @@ impl Cluster {
 
     /// Reopens node `id` from its directory.
     pub fn restart(&mut self, id: u64) {
+        let segment_size = self.settings.segment_size;
         let peer = &mut self.peers[(id - 1) as usize];
         assert!(peer.live.is_none(), "node {id} is running");
-        peer.live = Some(start(id, peer.dir.path(), &peer.images));
+        peer.live = Some(start(id, peer.dir.path(), &peer.images, segment_size));
     }
 
     /// Cuts node `id` off the network (`true`) or heals it.
@@ -480,15 +486,28 @@ impl Cluster {
             if done(self) {
                 return;
             }
-            if !self.round(propose) && self.settings.mode == Mode::Async {
-                // Nothing to do until a sync completes: let the WAL syncers run.
-                std::thread::yield_now();
+            if !self.round(propose) {
+                self.wait_for_sync();
             }
         }
         panic!(
             "{what}: not reached in {max_rounds} rounds; {}",
             self.status()
         );
+    }
+
+    /// Nothing else to do: waits (briefly) for a node's writes to become durable, so that
+    /// rounds measure progress rather than spinning.
+    fn wait_for_sync(&mut self) {
+        let syncing = self.peers.iter_mut().filter_map(|p| p.live.as_mut());
+        let Some(live) = syncing.into_iter().find(|l| l.pipeline.in_flight() > 0) else {
+            return;
+        };
+        let released = live
+            .pipeline
+            .wait(&mut live.node, Duration::from_millis(10))
+            .expect("durability report");
+        self.send(released);
     }
 
     /// Commits `n` more values, proposing at whichever node leads.
