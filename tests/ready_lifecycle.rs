@@ -682,3 +682,30 @@ fn over_the_wal_writes_are_readable_at_once_and_the_snapshot_goes_first() {
     );
     assert_eq!((log.committed(), log.term(12).unwrap()), (11, 3));
 }
+
+/// Found by the model test: an ack for entries after a pending snapshot, fed before the ack
+/// that installed the snapshot, left the snapshot pending with its entries gone, so the log's
+/// last index fell back to the snapshot's. Every ack now names the pending snapshot.
+#[test]
+fn regression_acks_fed_out_of_order_keep_the_view_whole() {
+    let (storage, mut log) = w1_start(ASYNC);
+    let writer = Arc::new(HeldWriter::new(storage));
+    let pipeline = Pipeline::new(writer.clone());
+    log.restore(snap(80, 2)).unwrap();
+    log.append(&[e(81, 2)]).unwrap();
+    issue(&mut log, &pipeline); // snapshot 80 + entry 81
+    log.append(&[e(82, 2)]).unwrap();
+    issue(&mut log, &pipeline); // entry 82
+    writer.release_all();
+    let acks = pipeline.completed().unwrap();
+    assert_eq!(
+        acks[1].snapshot,
+        Some(EntryId::new(2, 80)),
+        "the later ack names it too"
+    );
+    log.on_persisted(&acks[1]).unwrap();
+    assert_eq!(log.last_index().unwrap(), 82);
+    assert!(log.unstable().snapshot().is_none() && log.unstable().entries().is_empty());
+    log.on_persisted(&acks[0]).unwrap();
+    assert_eq!((log.last_index().unwrap(), log.applied()), (82, 80));
+}
