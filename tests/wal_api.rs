@@ -579,7 +579,7 @@ fn an_installed_snapshot_resets_the_log() {
 }
 
 #[test]
-fn four_threads_share_syncs_and_lose_nothing() {
+fn four_syncing_threads_lose_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let o = options(64 << 10);
     let wal = Arc::new(open(tmp.path(), &o));
@@ -628,6 +628,10 @@ fn durability_callbacks_fire_in_lsn_order_after_the_sync() {
             Box::new(move |r| order.lock().unwrap().push((lsn, r.is_ok()))),
         );
     }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let never = Lsn(lsns[19].0 + 1);
+    wal.on_durable(never, Box::new(move |r| tx.send(r).unwrap()));
+    assert!(matches!(rx.recv().unwrap(), Err(Error::InvalidCall(_))));
     drop(wal);
     let order = order.lock().unwrap();
     assert_eq!(
@@ -752,4 +756,124 @@ fn the_segment_size_may_change_between_opens() {
         all = wal.entries(1, wal.last_index() + 1, u64::MAX).unwrap();
         assert_eq!(all.len() as u64, lo + 19);
     }
+}
+
+/// The real disk, counting the data syncs of the first segment and making each one slow
+/// enough that concurrent writers pile up behind it.
+#[derive(Debug, Default)]
+struct SlowSyncFs {
+    syncs: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct SlowSyncFile {
+    inner: Arc<dyn raftwal::fs::File>,
+    /// Where this file's syncs are counted, if it is the first segment.
+    syncs: Option<Arc<AtomicU64>>,
+}
+
+impl Fs for SlowSyncFs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.create_dir_all(dir)
+    }
+    fn open(
+        &self,
+        path: &Path,
+        mode: raftwal::fs::OpenMode,
+    ) -> std::io::Result<Arc<dyn raftwal::fs::File>> {
+        let inner = StdFs.open(path, mode)?;
+        let first = path
+            .file_name()
+            .is_some_and(|n| n == "0000000000000001.wal");
+        let syncs = first.then(|| Arc::clone(&self.syncs));
+        Ok(Arc::new(SlowSyncFile { inner, syncs }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        StdFs.list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn raftwal::fs::LockGuard>> {
+        StdFs.lock(path)
+    }
+}
+
+impl raftwal::fs::File for SlowSyncFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        if let Some(syncs) = &self.syncs {
+            syncs.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.inner.sync_data()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn allocate_zeroed(&self, len: u64) -> std::io::Result<()> {
+        self.inner.allocate_zeroed(len)
+    }
+    fn map_readonly(&self, len: u64) -> std::io::Result<Bytes> {
+        self.inner.map_readonly(len)
+    }
+}
+
+#[test]
+fn a_lone_writer_syncs_each_write_and_concurrent_writers_share_syncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = Arc::new(SlowSyncFs::default());
+    let syncs = Arc::clone(&fs.syncs);
+    let (wal, _) = Wal::open_with_fs(fs, tmp.path(), options(1 << 20)).unwrap();
+    let before = syncs.load(Ordering::SeqCst);
+    for i in 1..=20 {
+        wal.append_sync(&batch(ents(i, i + 1, 1, 10))).unwrap();
+    }
+    assert_eq!(
+        syncs.load(Ordering::SeqCst) - before,
+        20,
+        "one sync per lone write, no more"
+    );
+
+    let wal = Arc::new(wal);
+    let next = Arc::new(Mutex::new(21u64));
+    let before = syncs.load(Ordering::SeqCst);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (wal, next) = (Arc::clone(&wal), Arc::clone(&next));
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let lsn = {
+                        let mut next = next.lock().unwrap();
+                        *next += 1;
+                        wal.append(&batch(ents(*next - 1, *next, 1, 10))).unwrap()
+                    };
+                    wal.sync(lsn).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let shared = syncs.load(Ordering::SeqCst) - before;
+    assert!(
+        shared < 75,
+        "100 synced writes from 4 threads took {shared} syncs"
+    );
+    assert_eq!(wal.last_index(), 120);
 }

@@ -247,7 +247,9 @@ impl Wal {
     /// [`Error::NotContiguous`], [`Error::TermRegression`], [`Error::EntryTooLarge`],
     /// [`Error::BelowCommitted`], [`Error::Compacted`], [`Error::CommitBeyondLast`],
     /// [`Error::SnapshotOutOfDate`], [`Error::InvalidCall`] for the rules above;
-    /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails.
+    /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails, or (once,
+    /// writing nothing) if background upkeep failed since the last write: preparing the next
+    /// segment (ENOSPC shows here before the active segment is full) or deleting purged ones.
     pub fn append(&self, batch: &Batch) -> Result<Lsn> {
         let max = self.ctx.options.max_entry_size;
         self.commit(
@@ -283,8 +285,15 @@ impl Wal {
     /// Runs `done` on the WAL's background syncer once every write up to `lsn` is durable (or
     /// with the sync's error). Never blocks; a lone waiter is synced at once, not on a timer;
     /// callbacks fire in Lsn order. Callbacks still waiting when the log is dropped run before
-    /// the drop returns.
+    /// the drop returns. An Lsn this log never issued gets [`Error::InvalidCall`].
     pub fn on_durable(&self, lsn: Lsn, done: Box<dyn FnOnce(Result<()>) + Send>) {
+        if lsn.0 > self.ctx.sync.written() {
+            // Lsn 0 is always durable: the callback runs on the syncer without a sync.
+            let invalid = Error::InvalidCall("on_durable: that Lsn was never issued");
+            self.durable
+                .push(Lsn(0), Box::new(move |_| done(Err(invalid))));
+            return;
+        }
         self.durable.push(lsn, done);
     }
 

@@ -198,7 +198,10 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .iter()
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
-    let mut replay = Replay::default();
+    let mut replay = Replay {
+        keep_buffers: options.use_mmap,
+        ..Replay::default()
+    };
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
         let file = fs
@@ -339,8 +342,12 @@ struct Replay {
     next_lsn: Option<u64>,
     /// The successor the last segment's seal named: `(seq, salt)`.
     expect: Option<(u64, u64)>,
+    /// Segments replayed so far. Only the last keeps its buffer, unless the buffers are maps
+    /// the read side will serve entries from.
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
+    /// Buffers are maps worth keeping (plain reads would hold the whole log in memory).
+    keep_buffers: bool,
 }
 
 impl Replay {
@@ -451,6 +458,9 @@ impl Replay {
                 return Err(stopped.damage());
             }
             self.stopped = Some(stopped);
+        }
+        if let Some(previous) = self.scanned.last_mut().filter(|_| !self.keep_buffers) {
+            previous.buf = Bytes::new();
         }
         self.scanned.push(Scanned {
             seq,

@@ -89,6 +89,11 @@ impl SyncPoint {
         lock(&self.progress).synced
     }
 
+    /// Highest Lsn written.
+    pub(crate) fn written(&self) -> u64 {
+        lock(&self.progress).written
+    }
+
     /// Frames up to `lsn` are written; the newest are in `file`.
     pub(crate) fn wrote(&self, lsn: u64) {
         lock(&self.progress).written = lsn;
