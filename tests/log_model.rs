@@ -1,9 +1,9 @@
 //! Model-based test of the log layer over the asynchronous pipeline: seeded random operation
 //! sequences against a naive model (see `common/model.rs`).
 
-mod common;
+mod log_common;
 
-use common::model::{SplitMix, disk_harness, mem_harness};
+use log_common::model::{SplitMix, disk_harness, mem_harness};
 
 #[test]
 fn random_sequences_agree_with_the_model() {

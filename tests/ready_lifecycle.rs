@@ -2,11 +2,11 @@
 //! spec 5.5 (A09: the ABA race), sync-mode rules and the pipeline's delayed, stale and failed
 //! acknowledgements.
 
-mod common;
+mod log_common;
 
 use std::sync::Arc;
 
-use common::{HeldWriter, e, ents, ids, snap};
+use log_common::{HeldWriter, e, ents, ids, snap};
 use raftwal::{
     DiskStorage, EntryId, Error, HardState, LogConfig, MemStorage, Options, Pipeline, RaftLog,
     Storage, Wal, entries_size,
@@ -537,7 +537,7 @@ fn apply_flow_control_across_readies() {
     let pipeline = Pipeline::new(writer.clone());
     let mut handed_out = Vec::new();
     for i in 4..7 {
-        log.append(&[common::Entry::new(i, 2, vec![0u8; 1024])])
+        log.append(&[log_common::Entry::new(i, 2, vec![0u8; 1024])])
             .unwrap();
         issue(&mut log, &pipeline);
         writer.release_all();

@@ -1,9 +1,9 @@
 //! `RaftLog` against spec section 5.2 (etcd `log_test.go` plus derived rows). Where etcd
 //! panics, the log returns a typed error and stays unchanged.
 
-mod common;
+mod log_common;
 
-use common::{Id, Ids, e, ents, ents_term_is_index, ids, snap};
+use log_common::{Id, Ids, e, ents, ents_term_is_index, ids, snap};
 use raftwal::{Entry, EntryId, Error, LogConfig, MemStorage, RaftLog};
 
 const NO_LIMIT: u64 = u64::MAX;

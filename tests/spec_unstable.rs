@@ -1,8 +1,8 @@
 //! `Unstable` against spec section 5.1 (etcd `log_unstable_test.go` plus derived rows).
 
-mod common;
+mod log_common;
 
-use common::{Id, Ids, ents, ids, snap};
+use log_common::{Id, Ids, ents, ids, snap};
 use raftwal::{EntryId, Error, Unstable};
 
 /// `u{entries, off, oip, snap, sip}` from the spec's notation.

@@ -1,10 +1,10 @@
 //! The `Storage` contract (spec 4, table 5.3) as one suite, run against every implementation
 //! through a small write trait.
 
-mod common;
+mod log_common;
 
 use bytes::Bytes;
-use common::{Ids, e, ents, ids, snap};
+use log_common::{Ids, e, ents, ids, snap};
 use std::sync::Arc;
 
 use raftwal::{
