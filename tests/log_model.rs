@@ -1,5 +1,5 @@
 //! Model-based test of the log layer over the asynchronous pipeline: seeded random operation
-//! sequences against a naive model (see `common/model.rs`).
+//! sequences against a naive model (see `log_common/model.rs`).
 
 mod log_common;
 
