@@ -9,6 +9,20 @@ use raft_rs_common::{Cluster, Mode, Settings};
 
 const MAX_ROUNDS: u64 = 20_000;
 
+/// 5% of messages lost, the rest delayed by up to 3 rounds; a snapshot every 300 entries.
+fn lossy(mode: Mode, seed: u64) -> Settings {
+    Settings {
+        mode,
+        seed,
+        drop_per_mille: 50,
+        max_delay: 3,
+        value_size: 16,
+        snapshot_every: 300,
+        window: 64,
+        segment_size: 1 << 20,
+    }
+}
+
 /// Crashes `victim` with proposals in flight, commits `while_down` values without it, reopens
 /// it from its directory, commits `after` more, and checks that everyone agrees.
 fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usize) {
@@ -21,16 +35,7 @@ fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usi
 }
 
 fn scenario(mode: Mode, seed: u64) {
-    let mut c = Cluster::new(Settings {
-        mode,
-        seed,
-        drop_per_mille: 50,
-        max_delay: 3,
-        value_size: 16,
-        snapshot_every: 300,
-        window: 64,
-        segment_size: 1 << 20,
-    });
+    let mut c = Cluster::new(lossy(mode, seed));
     c.commit(800, MAX_ROUNDS);
 
     // A follower crashes (no shutdown), misses entries, and is reopened from its directory.
@@ -93,16 +98,7 @@ fn power_cuts(mode: Mode, seed: u64) {
         fill: Fill::Stale,
         ..ImageSpec::NOTHING
     };
-    let mut c = Cluster::simulated(Settings {
-        mode,
-        seed,
-        drop_per_mille: 50,
-        max_delay: 3,
-        value_size: 16,
-        snapshot_every: 300,
-        window: 64,
-        segment_size: 1 << 20,
-    });
+    let mut c = Cluster::simulated(lossy(mode, seed));
     c.commit(200, MAX_ROUNDS);
     for spec in [ImageSpec::NOTHING, torn, ImageSpec::NOTHING, torn] {
         let behind = c.follower();
