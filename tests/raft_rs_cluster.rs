@@ -9,6 +9,20 @@ use raft_rs_common::{Cluster, Mode, Settings};
 
 const MAX_ROUNDS: u64 = 20_000;
 
+/// 5% of messages lost, the rest delayed by up to 3 rounds; a snapshot every 300 entries.
+fn lossy(mode: Mode, seed: u64) -> Settings {
+    Settings {
+        mode,
+        seed,
+        drop_per_mille: 50,
+        max_delay: 3,
+        value_size: 16,
+        snapshot_every: 300,
+        window: 64,
+        segment_size: 1 << 20,
+    }
+}
+
 /// Crashes `victim` with proposals in flight, commits `while_down` values without it, reopens
 /// it from its directory, commits `after` more, and checks that everyone agrees.
 fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usize) {
@@ -21,16 +35,7 @@ fn crash_and_recover(c: &mut Cluster, victim: u64, while_down: usize, after: usi
 }
 
 fn scenario(mode: Mode, seed: u64) {
-    let mut c = Cluster::new(Settings {
-        mode,
-        seed,
-        drop_per_mille: 50,
-        max_delay: 3,
-        value_size: 16,
-        snapshot_every: 300,
-        window: 64,
-        segment_size: 1 << 20,
-    });
+    let mut c = Cluster::new(lossy(mode, seed));
     c.commit(800, MAX_ROUNDS);
 
     // A follower crashes (no shutdown), misses entries, and is reopened from its directory.
@@ -77,6 +82,52 @@ fn sync_loop_survives_drops_crashes_leader_loss_and_a_snapshot_catch_up() {
 #[test]
 fn async_loop_survives_drops_crashes_leader_loss_and_a_snapshot_catch_up() {
     scenario(Mode::Async, 0x5eed_0002);
+}
+
+/// Power cuts on simulated disks: a follower is cut off, the leader and the other follower
+/// commit without it, then both lose power at once, keeping only what was synced (or that plus
+/// torn, reordered pieces of what was not). Whatever they had acknowledged must still be there,
+/// or the follower that never saw it would help elect a log without it.
+#[cfg(feature = "test-util")]
+fn power_cuts(mode: Mode, seed: u64) {
+    use raft_rs_common::VOTERS;
+    use raftwal::fs::sim::{Fill, ImageSpec, Survival};
+
+    let torn = ImageSpec {
+        survival: Survival::Subset,
+        fill: Fill::Stale,
+        ..ImageSpec::NOTHING
+    };
+    let mut c = Cluster::simulated(lossy(mode, seed));
+    c.commit(200, MAX_ROUNDS);
+    for spec in [ImageSpec::NOTHING, torn, ImageSpec::NOTHING, torn] {
+        let behind = c.follower();
+        c.cut_off(behind, true);
+        c.commit(150, MAX_ROUNDS);
+        let leader = c.leader().expect("a leader");
+        let other = VOTERS.into_iter().find(|&id| id != leader && id != behind);
+        let other = other.expect("a third node");
+        c.power_cut(leader, &spec);
+        c.power_cut(other, &spec);
+        c.cut_off(behind, false);
+        c.restart(leader);
+        c.restart(other);
+        c.commit(100, MAX_ROUNDS);
+        c.settle(MAX_ROUNDS);
+        c.check_agreement();
+    }
+}
+
+#[cfg(feature = "test-util")]
+#[test]
+fn sync_loop_loses_nothing_acknowledged_when_the_power_fails() {
+    power_cuts(Mode::Sync, 0x5eed_0003);
+}
+
+#[cfg(feature = "test-util")]
+#[test]
+fn async_loop_loses_nothing_acknowledged_when_the_power_fails() {
+    power_cuts(Mode::Async, 0x5eed_0004);
 }
 
 /// One voter, so every proposal commits as soon as it is durable: 20 proposals, then a

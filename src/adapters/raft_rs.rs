@@ -131,11 +131,14 @@ impl SnapshotSource for NoSnapshots {
 /// raft-rs's [`Storage`](raft::Storage) over a [`Wal`]. Cheap to clone: clones share the log.
 ///
 /// Reads see every write at once, synced or not, as raft-rs requires of
-/// `advance_append_async`. Writes return the [`Lsn`] to pass to [`Wal::sync`] or
-/// [`Wal::on_durable`]; [`advance_sync`] and [`Pipeline`] do that for a Ready.
+/// `advance_append_async`. Each write is one WAL batch (one write syscall, no fsync) and
+/// returns the [`Lsn`] to pass to [`Wal::sync`] or [`Wal::on_durable`]; [`advance_sync`] and
+/// [`Pipeline`] do that for a Ready.
 #[derive(Clone)]
 pub struct RaftRsStorage {
+    /// The log: entries, hard state, and the latest snapshot's metadata with the membership.
     wal: Arc<Wal>,
+    /// The state machine's images for the snapshots the log names.
     snapshots: Arc<dyn SnapshotSource>,
 }
 

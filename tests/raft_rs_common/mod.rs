@@ -8,7 +8,7 @@
 //! applied: a node that applies something else, twice, or out of order fails at once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +17,9 @@ use raft::eraftpb::{Entry, EntryType, Message, MessageType, SnapshotMetadata};
 use raft::prelude::{Config, RawNode};
 use raft::{SnapshotStatus, StateRole, Storage as _, StorageError};
 use raftwal::adapters::raft_rs::{Pipeline, RaftRsStorage, SnapshotSource, advance_sync};
+#[cfg(feature = "test-util")]
+use raftwal::fs::sim::{ImageSpec, SimFs};
+use raftwal::fs::{Fs, StdFs};
 use raftwal::{Options, Wal};
 use tempfile::TempDir;
 
@@ -114,10 +117,45 @@ struct Live {
     snapshot_index: u64,
 }
 
+/// Where a node keeps its log: a temp dir on the real disk, or a directory of an in-memory
+/// [`SimFs`] whose power can be cut.
+struct Disk {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    /// Removes the directory when the cluster goes (real disks only).
+    _temp: Option<TempDir>,
+    #[cfg(feature = "test-util")]
+    sim: Option<Arc<SimFs>>,
+}
+
+impl Disk {
+    fn real() -> Self {
+        let temp = TempDir::new().unwrap();
+        Self {
+            fs: Arc::new(StdFs),
+            dir: temp.path().to_path_buf(),
+            _temp: Some(temp),
+            #[cfg(feature = "test-util")]
+            sim: None,
+        }
+    }
+
+    #[cfg(feature = "test-util")]
+    fn simulated(sim: SimFs) -> Self {
+        let sim = Arc::new(sim);
+        Self {
+            fs: sim.clone(),
+            dir: PathBuf::from("/raft"),
+            _temp: None,
+            sim: Some(sim),
+        }
+    }
+}
+
 /// One cluster member, running or crashed.
 pub struct Peer {
     pub id: u64,
-    dir: TempDir,
+    disk: Disk,
     images: Arc<Images>,
     live: Option<Live>,
     /// Snapshots received from a leader and installed.
@@ -157,10 +195,10 @@ fn config(id: u64, applied: u64) -> Config {
     }
 }
 
-fn start(id: u64, dir: &Path, images: &Arc<Images>, segment_size: u64) -> Live {
+fn start(id: u64, disk: &Disk, images: &Arc<Images>, segment_size: u64) -> Live {
     let mut options = Options::default();
     options.segment_size = segment_size;
-    let (wal, _report) = Wal::open(dir, options).expect("open wal");
+    let (wal, _report) = Wal::open_with_fs(disk.fs.clone(), &disk.dir, options).expect("open wal");
     let storage = RaftRsStorage::new(Arc::new(wal), images.clone());
     if !storage.initial_state().unwrap().initialized() {
         storage
@@ -187,17 +225,30 @@ fn start(id: u64, dir: &Path, images: &Arc<Images>, segment_size: u64) -> Live {
 }
 
 impl Cluster {
-    /// Three fresh nodes; node 1 campaigns.
+    /// Three fresh nodes, each in a temp dir; node 1 campaigns.
     pub fn new(settings: Settings) -> Self {
+        Self::on_disks(settings, VOTERS.map(|_| Disk::real()))
+    }
+
+    /// Three fresh nodes, each on its own [`SimFs`]; node 1 campaigns.
+    #[cfg(feature = "test-util")]
+    pub fn simulated(settings: Settings) -> Self {
+        Self::on_disks(
+            settings,
+            VOTERS.map(|id| Disk::simulated(SimFs::new(settings.seed + id))),
+        )
+    }
+
+    fn on_disks(settings: Settings, disks: [Disk; 3]) -> Self {
         let peers: Vec<Peer> = VOTERS
-            .iter()
-            .map(|&id| {
-                let dir = TempDir::new().unwrap();
+            .into_iter()
+            .zip(disks)
+            .map(|(id, disk)| {
                 let images = Arc::new(Images::default());
-                let live = Some(start(id, dir.path(), &images, settings.segment_size));
+                let live = Some(start(id, &disk, &images, settings.segment_size));
                 Peer {
                     id,
-                    dir,
+                    disk,
                     images,
                     live,
                     snapshots_installed: 0,
@@ -278,7 +329,20 @@ impl Cluster {
         let segment_size = self.settings.segment_size;
         let peer = &mut self.peers[(id - 1) as usize];
         assert!(peer.live.is_none(), "node {id} is running");
-        peer.live = Some(start(id, peer.dir.path(), &peer.images, segment_size));
+        peer.live = Some(start(id, &peer.disk, &peer.images, segment_size));
+    }
+
+    /// Cuts node `id`'s power: of what it wrote, only what `spec` lets survive of the unsynced
+    /// part remains. The node is down until [`restart`](Self::restart).
+    #[cfg(feature = "test-util")]
+    pub fn power_cut(&mut self, id: u64, spec: &ImageSpec) {
+        let seed = self.rng.next();
+        let peer = &mut self.peers[(id - 1) as usize];
+        let sim = peer.disk.sim.as_ref().expect("a simulated disk");
+        // NB: the image first: dropping the WAL lets its syncer finish what was queued.
+        let image = sim.crash_image(spec, seed);
+        self.crash(id);
+        self.peers[(id - 1) as usize].disk = Disk::simulated(image);
     }
 
     /// Cuts node `id` off the network (`true`) or heals it.

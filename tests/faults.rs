@@ -1,0 +1,401 @@
+//! Injected I/O failures (research/reliability.md G6/G7): for every operation index of a
+//! workload, fail that one call (EIO on syncs, writes, creates, renames, removes, set_len;
+//! ENOSPC, with a short write, on writes and preallocation) and check that the call reports
+//! an error, that a failed sync poisons the log for good, that nothing unsynced was ever
+//! acknowledged, and that the disk, crashed or not, reopens to a legal state.
+//! Plus the real kernel: ext4 on a thin loop device, where fsync fails once and then lies.
+
+mod common;
+
+use common::{Driver, History, LogState, judge, small_options};
+use raftwal::fs::SimFs;
+use raftwal::fs::sim::{Fault, FaultError, ImageSpec, OpKind, SimRng};
+use raftwal::{Batch, Entry, Error, Options};
+
+/// Operations per workload in the sweep.
+const OPS: usize = 40;
+/// Crash images checked after each fault.
+const IMAGES: u64 = 6;
+
+#[derive(Debug, Default)]
+struct Counts {
+    injected: u64,
+    /// Faults that hit the first open, which then failed: no log to poison.
+    open_failed: u64,
+    poisoned: u64,
+    images: u64,
+}
+
+/// Fails the `nth` call of `op` during a workload, then checks everything the fault may have
+/// broken. Returns false once `nth` is beyond the calls the workload makes.
+fn fault_at(seed: u64, fault: Fault, options: &Options, counts: &mut Counts) -> bool {
+    let fs = SimFs::new(seed);
+    fs.inject(fault);
+    let before = fs.count(fault.op);
+    let (mut driver, error) = match Driver::open(&fs, options, seed) {
+        Ok(mut driver) => {
+            let result = (0..OPS)
+                .try_for_each(|_| driver.step(&fs))
+                .and_then(|()| driver.sync(&fs));
+            (Some(driver), result.err())
+        }
+        Err(e) => (None, Some(e)),
+    };
+    if fs.count(fault.op) <= before + fault.nth {
+        return false;
+    }
+    let Some(error) = error else {
+        panic!("seed {seed}: {fault:?} fired but every call succeeded");
+    };
+    counts.injected += 1;
+    let context = format!("seed {seed}, {fault:?}, first error {error:?}");
+    let history = driver
+        .as_ref()
+        .map_or_else(History::new, |d| d.history.clone());
+    match driver.as_mut() {
+        Some(driver) if fault.op.is_sync() => {
+            check_poisoned(driver, &context);
+            counts.poisoned += 1;
+        }
+        Some(_) => {}
+        None => counts.open_failed += 1,
+    }
+    drop(driver);
+    fs.clear_faults();
+    // What a power cut leaves, and what a process restart (page cache intact) sees.
+    let legal = history.legal_after_crash_at(fs.op_count());
+    let mut rng = SimRng::new(seed);
+    for i in 0..IMAGES {
+        let spec = if i == 0 {
+            ImageSpec::NOTHING
+        } else {
+            ImageSpec::random(&mut rng)
+        };
+        let image = fs.crash_image(&spec, rng.next_u64());
+        judge(&image, options, legal).unwrap_or_else(|e| panic!("{context}, {spec:?}: {e}"));
+        counts.images += 1;
+    }
+    judge(&fs, options, legal).unwrap_or_else(|e| panic!("{context}, restart: {e}"));
+    true
+}
+
+/// After a failed sync: every write and sync is refused until reopen, however often retried.
+fn check_poisoned(driver: &mut Driver, context: &str) {
+    let next = driver.workload.state.last_index() + 1;
+    let batch = Batch {
+        entries: vec![Entry::new(
+            next,
+            driver.workload.state.last_term(),
+            &b"x"[..],
+        )],
+        ..Batch::default()
+    };
+    for _ in 0..2 {
+        match driver.wal.append_sync(&batch) {
+            Err(Error::Poisoned) => {}
+            other => panic!("{context}: write after a failed sync gave {other:?}"),
+        }
+    }
+}
+
+fn sweep(op: OpKind, error: FaultError, seeds: std::ops::Range<u64>) -> Counts {
+    let options = small_options();
+    let mut counts = Counts::default();
+    for seed in seeds {
+        let mut nth = 0;
+        while fault_at(seed, Fault::nth(op, nth, error), &options, &mut counts) {
+            nth += 1;
+        }
+    }
+    println!("{op:?} {error:?}: {counts:?}");
+    assert!(counts.injected > 0, "the workloads never called {op:?}");
+    counts
+}
+
+#[test]
+fn every_failed_data_sync_poisons_and_loses_nothing_acknowledged() {
+    let c = sweep(OpKind::SyncData, FaultError::Eio, 0..6);
+    assert_eq!(c.poisoned + c.open_failed, c.injected);
+}
+
+#[test]
+fn every_failed_dir_sync_poisons_and_loses_nothing_acknowledged() {
+    let c = sweep(OpKind::SyncDir, FaultError::Eio, 0..6);
+    assert_eq!(c.poisoned + c.open_failed, c.injected);
+}
+
+#[test]
+fn every_failed_write_is_an_error_and_reopens() {
+    sweep(OpKind::Write, FaultError::Eio, 0..3);
+}
+
+#[test]
+fn every_short_write_on_a_full_disk_leaves_no_partial_batch() {
+    sweep(OpKind::Write, FaultError::NoSpace, 0..3);
+}
+
+#[test]
+fn every_failed_preallocation_is_an_error_and_reopens() {
+    sweep(OpKind::Allocate, FaultError::NoSpace, 0..4);
+}
+
+#[test]
+fn every_failed_create_rename_remove_or_set_len_is_an_error_and_reopens() {
+    for op in [
+        OpKind::Create,
+        OpKind::Rename,
+        OpKind::Remove,
+        OpKind::SetLen,
+    ] {
+        let options = small_options();
+        let mut counts = Counts::default();
+        for seed in 0..4 {
+            let mut nth = 0;
+            while fault_at(
+                seed,
+                Fault::nth(op, nth, FaultError::Eio),
+                &options,
+                &mut counts,
+            ) {
+                nth += 1;
+            }
+        }
+        println!("{op:?} Eio: {counts:?}");
+    }
+}
+
+/// A disk that stays full: every write and preallocation fails from some point on. The log
+/// refuses, and once space is back it opens with everything acknowledged.
+#[test]
+fn a_disk_that_stays_full_then_frees_space() {
+    let options = small_options();
+    for seed in 0..8 {
+        let fs = SimFs::new(seed);
+        let mut driver = Driver::open(&fs, &options, seed).expect("open");
+        for _ in 0..10 {
+            driver.step(&fs).expect("healthy disk");
+        }
+        driver.sync(&fs).expect("healthy disk");
+        let full = SimRng::new(seed).below(8);
+        fs.inject(Fault::nth(OpKind::Write, full, FaultError::NoSpace).sticky());
+        fs.inject(Fault::nth(OpKind::Allocate, 0, FaultError::NoSpace).sticky());
+        let failed = (0..40).any(|_| driver.step(&fs).and_then(|()| driver.sync(&fs)).is_err());
+        assert!(failed, "seed {seed}: a full disk never failed a write");
+        let history = driver.history.clone();
+        drop(driver);
+        fs.clear_faults();
+        let legal = history.legal_after_crash_at(fs.op_count());
+        judge(&fs, &options, legal).unwrap_or_else(|e| panic!("seed {seed}, space back: {e}"));
+        let image = fs.crash_image(&ImageSpec::NOTHING, seed);
+        judge(&image, &options, legal).unwrap_or_else(|e| panic!("seed {seed}, crash: {e}"));
+    }
+}
+
+/// The real kernel's fsyncgate (research/reliability.md §1.4, §2): ext4 on a loop device whose
+/// sparse backing file sits on a small tmpfs. Once the tmpfs is full, writeback fails, fsync
+/// reports it once, and later fsyncs return Ok for data that is gone. The log must refuse every
+/// write after the first failure. Then the tmpfs grows, the file system is mounted afresh, and
+/// every acknowledged entry must be there. Needs root and losetup; skips with a reason
+/// otherwise; always detaches what it attached.
+#[test]
+fn real_kernel_fsync_failure_poisons() {
+    let Some(rig) = kernel::Rig::new() else {
+        return;
+    };
+    let dir = rig.mnt.join("log");
+    let mut options = Options::default();
+    options.segment_size = 4 << 20;
+    let payload = |i: u64| vec![(i % 251) as u8; 64 << 10];
+    let Some(acked) = fill_until_fsync_fails(&dir, &options, &payload) else {
+        println!("skipped: the kernel never failed a write or fsync on the thin loop device");
+        return;
+    };
+    rig.grow_and_remount();
+    let (wal, report) = raftwal::Wal::open(&dir, options).expect("reopen after space is back");
+    assert!(
+        wal.last_index() >= acked,
+        "lost acknowledged entries: {report:?}"
+    );
+    for index in 1..=acked {
+        let got = wal
+            .entries(index, index + 1, u64::MAX)
+            .expect("acknowledged entry");
+        assert_eq!(got[0].data, payload(index), "entry {index} changed");
+    }
+    println!("real kernel: poisoned after the failed fsync; {acked} acknowledged entries intact");
+}
+
+/// Appends 64 KiB entries with a sync each until one fails (60 MiB against 24 MiB of backing
+/// store), checks that the log then refuses everything, and returns the last acknowledged
+/// index; `None` if nothing failed.
+fn fill_until_fsync_fails(
+    dir: &std::path::Path,
+    options: &Options,
+    payload: &dyn Fn(u64) -> Vec<u8>,
+) -> Option<u64> {
+    let (wal, _) = raftwal::Wal::open(dir, options.clone()).expect("open on ext4");
+    let mut acked = 0;
+    let batch = |index: u64| Batch {
+        entries: vec![Entry::new(index, 1, payload(index))],
+        ..Batch::default()
+    };
+    let first_error = (1..=960u64).find_map(|index| match wal.append_sync(&batch(index)) {
+        Ok(()) => {
+            acked = index;
+            None
+        }
+        Err(e) => Some(e),
+    })?;
+    println!("real kernel: {acked} entries acknowledged, then {first_error:?}");
+    for retry in 0..3 {
+        match wal.append_sync(&batch(acked + 1)) {
+            Err(Error::Poisoned) => {}
+            other => panic!("retry {retry} after {first_error:?} gave {other:?}"),
+        }
+    }
+    Some(acked)
+}
+
+mod kernel {
+    //! Root-only set-up of a thin-provisioned ext4, torn down in reverse on drop.
+
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use tempfile::TempDir;
+
+    fn run(program: &str, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    fn path_str(p: &Path) -> &str {
+        p.to_str().expect("temp paths are UTF-8")
+    }
+
+    /// A 128 MiB sparse ext4 image on a 24 MiB tmpfs, attached and mounted.
+    pub struct Rig {
+        _base: TempDir,
+        backing: PathBuf,
+        loop_dev: Option<String>,
+        pub mnt: PathBuf,
+        /// Mount points to unmount on drop, innermost last.
+        mounted: Vec<PathBuf>,
+    }
+
+    impl Rig {
+        /// Builds the rig, or prints why not and returns `None`.
+        pub fn new() -> Option<Rig> {
+            match Rig::try_new() {
+                Ok(rig) => Some(rig),
+                Err(why) => {
+                    println!("skipped: needs root, tmpfs, losetup and mkfs.ext4 ({why})");
+                    None
+                }
+            }
+        }
+
+        fn try_new() -> Result<Rig, String> {
+            if run("id", &["-u"])? != "0" {
+                return Err("not root".into());
+            }
+            let base = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let backing = base.path().join("backing");
+            let mnt = base.path().join("mnt");
+            run("mkdir", &[path_str(&backing), path_str(&mnt)])?;
+            let mut rig = Rig {
+                _base: base,
+                backing,
+                loop_dev: None,
+                mnt,
+                mounted: Vec::new(),
+            };
+            let backing = path_str(&rig.backing).to_owned();
+            run(
+                "mount",
+                &["-t", "tmpfs", "-o", "size=24m", "tmpfs", &backing],
+            )?;
+            rig.mounted.push(rig.backing.clone());
+            let image = format!("{backing}/ext4.img");
+            run("truncate", &["-s", "128M", &image])?;
+            let dev = run("losetup", &["-f", "--show", &image])?;
+            rig.loop_dev = Some(dev.clone());
+            run("mkfs.ext4", &["-q", "-F", &dev])?;
+            run("mount", &[&dev, path_str(&rig.mnt)])?;
+            rig.mounted.push(rig.mnt.clone());
+            Ok(rig)
+        }
+
+        /// Gives the backing tmpfs room again and mounts the ext4 afresh (journal replay).
+        pub fn grow_and_remount(&self) {
+            let mnt = path_str(&self.mnt);
+            let dev = self.loop_dev.as_deref().expect("attached");
+            let backing = path_str(&self.backing);
+            run("umount", &[mnt]).expect("umount ext4");
+            run("mount", &["-o", "remount,size=256m", backing]).expect("grow tmpfs");
+            run("mount", &[dev, mnt]).expect("mount ext4 again");
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            let undo = |program: &str, args: &[&str]| {
+                if let Err(e) = run(program, args) {
+                    eprintln!("cleanup: {e}");
+                }
+            };
+            if self.mounted.contains(&self.mnt) {
+                undo("umount", &[path_str(&self.mnt)]);
+            }
+            if let Some(dev) = self.loop_dev.take() {
+                undo("losetup", &["-d", &dev]);
+            }
+            if self.mounted.contains(&self.backing) {
+                undo("umount", &[path_str(&self.backing)]);
+            }
+        }
+    }
+}
+
+/// A read or map that fails while the log opens is an `Io` error, not a panic and not a
+/// shorter log; once the device reads again, the log opens whole.
+#[test]
+fn every_failed_read_during_open_is_an_io_error() {
+    let options = small_options();
+    let fs = SimFs::new(3);
+    let (history, error) = common::drive(&fs, &options, 3, 40);
+    assert!(error.is_none(), "{error:?}");
+    let expect = history.states.last().expect("initial state");
+    let mut failed = 0;
+    for op in [OpKind::Read, OpKind::Map, OpKind::List, OpKind::Open] {
+        for nth in 0.. {
+            let image = fs.crash_image(&ImageSpec::NOTHING, 0);
+            image.inject(Fault::nth(op, nth, FaultError::Eio));
+            let before = image.count(op);
+            let outcome = common::open(&image, &options).and_then(|wal| LogState::read(&wal));
+            if image.count(op) <= before + nth {
+                break;
+            }
+            match outcome {
+                Err(Error::Io { .. }) => failed += 1,
+                // The failed call was one the log could do without (a retried or optional read).
+                Ok(state) => assert_eq!(&state, expect, "{op:?} #{nth} failed silently"),
+                Err(e) => panic!("{op:?} #{nth}: {e:?}"),
+            }
+            image.clear_faults();
+            judge(&image, &options, std::slice::from_ref(expect))
+                .unwrap_or_else(|e| panic!("{op:?} #{nth}, device back: {e}"));
+        }
+    }
+    println!("read faults during open: {failed} reported as Io errors");
+    assert!(failed > 0);
+}
