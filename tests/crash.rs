@@ -10,10 +10,12 @@
 
 mod common;
 
-use common::{History, LogState, Op, drive, env_u64, judge, open, small_options};
+use std::sync::{Arc, Mutex};
+
+use common::{History, LogState, Op, Workload, drive, env_u64, judge, open, small_options};
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::{CrashPoint, ImageSpec, OpKind, SimRng};
-use raftwal::{Batch, Entry, Options};
+use raftwal::{Batch, Entry, Lsn, Options};
 
 /// Operations per workload: enough to fill, rotate and purge a few 16 KiB segments.
 const OPS: usize = 60;
@@ -22,7 +24,7 @@ const RANDOM_IMAGES: u64 = 6;
 /// Every this many images, the recovered log is also written to, crashed and reopened.
 const NESTED_EVERY: u64 = 8;
 /// Every this many images, the power is also cut during recovery itself.
-const RECOVERY_CRASH_EVERY: u64 = 16;
+const RECOVERY_CRASH_EVERY: u64 = 64;
 /// How many tests share the image budget (each runs its own seed stream).
 const SHARDS: u64 = 4;
 
@@ -34,6 +36,8 @@ struct Counts {
     nested: u64,
     recovery_images: u64,
     acked_ops: u64,
+    /// Images per survival mode and per fill, so each mode's share shows.
+    modes: std::collections::BTreeMap<String, u64>,
 }
 
 /// Runs workloads from seed `first_seed` on, `SHARDS` apart, until `budget` images are checked.
@@ -98,6 +102,12 @@ fn check_point(
         }
         let got = judge(&image, options, legal).unwrap_or_else(|e| fail(e));
         c.images += 1;
+        for mode in [
+            format!("{:?}", spec.survival),
+            format!("{:?} fill", spec.fill),
+        ] {
+            *c.modes.entry(mode).or_default() += 1;
+        }
         if watch_recovery {
             c.recovery_images +=
                 crash_during_recovery(&image, options, &got, &mut rng).unwrap_or_else(|e| fail(e));
@@ -168,6 +178,7 @@ fn run_shard(shard: u64) {
          lost",
         c.workloads, c.points, c.images, c.nested, c.recovery_images, c.acked_ops
     );
+    println!("crash shard {shard} images by mode: {:?}", c.modes);
     assert!(c.images >= budget);
 }
 
@@ -230,4 +241,104 @@ fn crash_before_every_operation() {
     }
     println!("crash before every operation: {images} images checked");
     assert!(images > 0);
+}
+
+/// Regression (found by the crash-during-recovery images): a crash while the very first open
+/// built the first segment left its temporary file behind, and every later open failed with
+/// `AlreadyExists`. Every image of every moment of a first open must open as an empty log.
+#[test]
+fn crash_while_creating_a_new_log_never_blocks_the_next_open() {
+    let options = small_options();
+    let fs = SimFs::new(7);
+    fs.capture(Box::new(|op, _| op.mutates()));
+    open(&fs, &options).expect("a new log opens");
+    let empty = [LogState::default()];
+    let mut rng = SimRng::new(7);
+    let points = fs.take_crash_points();
+    assert!(
+        points.len() > 4,
+        "the first open did too little to test: {}",
+        points.len()
+    );
+    for point in &points {
+        for spec in [
+            ImageSpec::NOTHING,
+            ImageSpec::EVERYTHING,
+            ImageSpec::random(&mut rng),
+        ] {
+            let image = point.image(&spec, rng.next_u64());
+            judge(&image, &options, &empty).unwrap_or_else(|e| {
+                panic!("before op #{} ({:?}), {spec:?}: {e}", point.seq, point.op)
+            });
+        }
+    }
+}
+
+/// The asynchronous path a persistence pipeline takes: every op is acknowledged by an
+/// `on_durable` callback from the WAL's background syncer while the workload keeps writing
+/// (group commit), never by a blocking sync. Thread timing makes runs differ slightly.
+#[test]
+fn crash_images_with_background_acks() {
+    let options = small_options();
+    let budget = env_u64("RAFTWAL_CRASH_IMAGES", 100_000) / 20;
+    let mut counts = Counts::default();
+    let mut seed = 5000;
+    while counts.images < budget {
+        let fs = SimFs::new(seed);
+        let mut pick = SimRng::new(seed);
+        fs.capture(Box::new(move |op, _| {
+            op.is_sync() || (op.mutates() && pick.one_in(3))
+        }));
+        let history = drive_with_callbacks(&fs, &options, seed, OPS);
+        fs.stop_capture();
+        counts.workloads += 1;
+        counts.acked_ops += history.acked_at.iter().filter(|a| a.is_some()).count() as u64;
+        for point in fs.take_crash_points().iter().chain([&fs.crash_point()]) {
+            counts.points += 1;
+            check_point(seed, point, &history, &options, &mut counts);
+        }
+        seed += 1;
+    }
+    println!(
+        "background acks: {} workloads, {} crash points, {} images checked, {} acknowledged \
+         ops, 0 lost",
+        counts.workloads, counts.points, counts.images, counts.acked_ops
+    );
+}
+
+/// Runs `ops` operations, each acknowledged through [`raftwal::Wal::on_durable`]; returns once
+/// every callback has run.
+fn drive_with_callbacks(fs: &SimFs, options: &Options, seed: u64, ops: usize) -> History {
+    let acks: Arc<Mutex<Vec<(Lsn, u64)>>> = Arc::default();
+    let mut history = History::new();
+    let mut workload = Workload::new(seed, 3000);
+    {
+        let wal = open(fs, options).expect("open a new log");
+        for _ in 0..ops {
+            let op = workload.next_op();
+            let seq = fs.op_count();
+            let lsn = op.run(&wal).expect("healthy disk");
+            history.issued(seq, lsn, &workload.state);
+            let (acks, fs) = (Arc::clone(&acks), fs.clone());
+            wal.on_durable(
+                lsn,
+                Box::new(move |result| {
+                    result.expect("healthy disk");
+                    // Read after the sync returned: at or after the true moment, never before.
+                    let at = fs.op_count();
+                    acks.lock().expect("ack list").push((lsn, at));
+                }),
+            );
+        }
+    }
+    // The drop ran every waiting callback.
+    let acks = acks.lock().expect("ack list");
+    assert_eq!(acks.len(), ops, "callbacks lost");
+    if let Some(w) = acks.windows(2).find(|w| w[0].0 > w[1].0) {
+        panic!("seed {seed}: callbacks out of Lsn order: {w:?} in {acks:?}");
+    }
+    for &(lsn, at) in acks.iter() {
+        history.synced(lsn, at);
+    }
+    history
 }

@@ -4,7 +4,7 @@
 //! rounds share one directory, so each child also recovers what the one before left behind.
 //!
 //! The child is this test binary run again with `RAFTWAL_KILL_CHILD_DIR` set. Rounds:
-//! `RAFTWAL_KILL_ROUNDS` (default 6).
+//! `RAFTWAL_KILL_ROUNDS` (default 20).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -93,7 +93,7 @@ fn kill_9_never_loses_an_acknowledged_entry() {
     let rounds = std::env::var("RAFTWAL_KILL_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6u64);
+        .unwrap_or(20u64);
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("log");
     let mut acked = 0;

@@ -47,7 +47,7 @@ pub use image::{DirOrder, Fill, ImageSpec, Survival};
 pub use rng::SimRng;
 
 use super::{File, Fs, LockGuard, OpenMode};
-use image::{DirOp, Pending, apply_dir_op, dir_after_crash, file_after_crash};
+use image::{DirOp, Pending, apply_dir_op, dir_after_crash, file_after_crash, resize_zeroed};
 
 /// Largest file SimFs holds; a write beyond fails with `EFBIG` instead of exhausting memory.
 pub const MAX_FILE_LEN: u64 = 1 << 30;
@@ -116,8 +116,8 @@ struct Dir {
 pub struct CrashPoint {
     /// The global number of the operation that was about to run.
     pub seq: u64,
-    /// Its kind.
-    pub op: OpKind,
+    /// Its kind; `None` for a point taken between operations ([`SimFs::crash_point`]).
+    pub op: Option<OpKind>,
     disk: Disk,
 }
 
@@ -205,7 +205,7 @@ impl SimFs {
         let state = self.lock_state();
         CrashPoint {
             seq: state.seq,
-            op: OpKind::Len,
+            op: None,
             disk: state.disk.clone(),
         }
     }
@@ -286,7 +286,7 @@ impl SimFs {
         {
             let point = CrashPoint {
                 seq,
-                op,
+                op: Some(op),
                 disk: state.disk.clone(),
             };
             state.captures.push(point);
@@ -298,7 +298,9 @@ impl SimFs {
             .iter()
             .find(|(at, f)| f.op == op && (n == *at || (f.sticky && n > *at)))
             .map(|(_, f)| f.error);
-        state.faults.retain(|(at, f)| f.sticky || *at > n);
+        state
+            .faults
+            .retain(|(at, f)| f.op != op || f.sticky || *at > n);
         fired
     }
 }
@@ -323,12 +325,12 @@ fn split(path: &Path) -> io::Result<(&Path, String)> {
 
 fn apply_change(bytes: &mut Vec<u8>, change: &Pending) {
     match change {
-        Pending::SetLen(len) => bytes.resize(*len as usize, 0),
+        Pending::SetLen(len) => resize_zeroed(bytes, *len as usize),
         Pending::Write { offset, data } => {
             let offset = *offset as usize;
             let end = offset + data.len();
             if bytes.len() < end {
-                bytes.resize(end, 0);
+                resize_zeroed(bytes, end);
             }
             bytes[offset..end].copy_from_slice(data);
         }
@@ -624,7 +626,9 @@ impl File for SimFile {
             }
             check_len(len)?;
             // Mirrors StdFs, which writes zeros over the whole range `[0, len)`.
-            let data = Bytes::from(vec![0; len as usize]);
+            let mut zeros = Vec::new();
+            resize_zeroed(&mut zeros, len as usize);
+            let data = Bytes::from(zeros);
             inode.change(Pending::Write { offset: 0, data });
             Ok(())
         })

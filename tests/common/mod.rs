@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::SimRng;
-use raftwal::{Batch, Entry, EntryId, HardState, Lsn, Options, SnapshotMeta, Wal};
+use raftwal::{Batch, Entry, EntryId, HardState, Lsn, Options, RecoveryReport, SnapshotMeta, Wal};
 
 /// Where every simulated log lives.
 pub const DIR: &str = "/log";
@@ -29,7 +29,12 @@ pub fn small_options() -> Options {
 
 /// Opens the log in [`DIR`] on `fs`.
 pub fn open(fs: &SimFs, options: &Options) -> raftwal::Result<Wal> {
-    Wal::open_with_fs(Arc::new(fs.clone()), DIR, options.clone()).map(|(wal, _)| wal)
+    open_report(fs, options).map(|(wal, _)| wal)
+}
+
+/// Opens the log in [`DIR`] on `fs`, with what recovery found.
+pub fn open_report(fs: &SimFs, options: &Options) -> raftwal::Result<(Wal, RecoveryReport)> {
+    Wal::open_with_fs(Arc::new(fs.clone()), DIR, options.clone())
 }
 
 /// Everything a reader can see of a log: the model the oracle compares.
@@ -159,6 +164,8 @@ pub struct Workload {
     pub state: LogState,
     /// Largest payload generated.
     pub max_payload: usize,
+    /// Whether purges and snapshot installs (which drop segments) are generated.
+    pub compaction: bool,
 }
 
 impl Workload {
@@ -168,6 +175,7 @@ impl Workload {
             rng: SimRng::new(seed),
             state: LogState::default(),
             max_payload,
+            compaction: true,
         }
     }
 
@@ -215,7 +223,7 @@ impl Workload {
         if roll < 8 && commit < last {
             return Op::TruncateAfter(self.rng.range(commit.max(first - 1), last));
         }
-        if roll < 16 && first <= commit {
+        if roll < 16 && first <= commit && self.compaction {
             let index = self.rng.range(first, commit);
             return Op::PurgeTo(EntryId::new(self.state.term(index), index));
         }
@@ -233,7 +241,7 @@ impl Workload {
         }
         let mut batch = Batch::default();
         let mut start = last + 1;
-        if roll < 24 {
+        if roll < 24 && self.compaction {
             let index = last + self.rng.range(1, 8);
             let term = self.state.hard_state.term.max(self.state.last_term()) + 1;
             batch.snapshot = Some(SnapshotMeta {
@@ -415,6 +423,17 @@ impl Driver {
         if self.workload.rng.one_in(3) {
             self.sync(fs)?;
         }
+        Ok(())
+    }
+
+    /// After a failed op: the model takes what the log says it holds (a failed op is whole or
+    /// absent), so that the workload can go on.
+    pub fn resync(&mut self) -> raftwal::Result<()> {
+        let state = LogState::read(&self.wal)?;
+        if let Some(last) = self.history.states.last_mut() {
+            *last = state.clone();
+        }
+        self.workload.state = state;
         Ok(())
     }
 
