@@ -1,0 +1,75 @@
+//! Appends: entry size x entries per batch, with a sync per batch and without, each next to the
+//! raw disk doing the same writes (one write (+ fdatasync) per batch into a pre-zeroed file).
+//!
+//! Ids: `append/{wal,raw}/{sync,nosync}/size=../batch=..`; throughput is payload bytes.
+
+mod common;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use raftwal::Options;
+
+/// (entry payload bytes, entries per batch).
+const CASES: [(u64, u64); 5] = [
+    (128, 1),
+    (1 << 10, 1),
+    (16 << 10, 1),
+    (1 << 10, 16),
+    (1 << 10, 256),
+];
+
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    for (size, batch) in CASES {
+        let bytes = size * batch;
+        group.throughput(Throughput::Bytes(bytes));
+        for (mode, sync) in [("sync", true), ("nosync", false)] {
+            let settings = common::settings(size, batch);
+
+            let mut raw = None;
+            let buf = common::payload(size as usize).repeat(batch as usize);
+            group.bench_function(format!("raw/{mode}/{settings}"), |b| {
+                let raw = &mut raw.get_or_insert_with(|| common::temp_raw(bytes)).file;
+                b.iter(|| {
+                    if sync {
+                        raw.write_sync(&buf)
+                    } else {
+                        raw.write(&buf)
+                    }
+                    .expect("raw write")
+                });
+            });
+
+            let mut log = None;
+            let data = Bytes::from(common::payload(size as usize));
+            group.bench_function(format!("wal/{mode}/{settings}"), |b| {
+                let log = log.get_or_insert_with(|| common::temp_log(Options::default()));
+                let writer = common::Writer::new(&log.wal, data.clone());
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        if sync {
+                            writer.append_sync(batch)
+                        } else {
+                            writer.append(batch).map(drop)
+                        }
+                        .expect("append");
+                    }
+                    let elapsed = start.elapsed();
+                    common::purge_all(&log.wal);
+                    elapsed
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = append
+}
+criterion_main!(benches);

@@ -1,0 +1,77 @@
+//! What the bench files share: the workload code of `raftwal bench` (the raw baseline and the
+//! log writers, included by path so both measure the same thing), temp dirs and small criterion
+//! settings that keep a full `cargo bench` within a few minutes.
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each bench file uses its own part of the shared code"
+)]
+
+#[path = "../../cli/src/shared/mod.rs"]
+mod shared;
+
+use std::time::Duration;
+
+use criterion::Criterion;
+use raftwal::{EntryId, Options, Wal};
+use tempfile::TempDir;
+
+pub use shared::raw::{RawFile, read_sequential};
+pub use shared::writer::{Writer, on_threads};
+pub use shared::{TempLog, payload};
+
+/// Bytes of the raw baseline file: one default segment.
+pub const RAW_FILE_LEN: u64 = 64 << 20;
+
+/// Few samples, short measurements: every bench id here does real I/O, whose noise on a shared
+/// virtual disk dwarfs what more samples would refine.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+}
+
+// NB: criterion calls a bench's closure only when its id passes the command line's filter, so
+// benches make their files inside it, once (`Option::get_or_insert_with`), not before it.
+
+/// A temp dir for one bench id.
+pub fn temp_dir() -> TempDir {
+    tempfile::tempdir().expect("create a temp dir")
+}
+
+/// A new, empty log in a temp dir of its own.
+pub fn temp_log(options: Options) -> TempLog {
+    TempLog::create(temp_dir(), options).expect("create a log")
+}
+
+/// A raw baseline file in a temp dir of its own.
+pub struct TempRaw {
+    /// The file. NB: declared before `_dir`, so it is closed before the dir is removed.
+    pub file: RawFile,
+    _dir: TempDir,
+}
+
+/// A pre-zeroed raw file of at least [`RAW_FILE_LEN`] bytes, and twice `batch_bytes`.
+pub fn temp_raw(batch_bytes: u64) -> TempRaw {
+    let dir = temp_dir();
+    let file = RawFile::create(&dir.path().join("raw"), RAW_FILE_LEN.max(2 * batch_bytes))
+        .expect("create the raw file");
+    TempRaw { file, _dir: dir }
+}
+
+/// Drops every entry of `wal` (untimed, between samples) so a long bench keeps few segments.
+pub fn purge_all(wal: &Wal) {
+    let last = wal.last_index();
+    let term = wal.term(last).expect("term of the last entry");
+    wal.purge_to(EntryId::new(term, last)).expect("purge");
+}
+
+/// The settings part of a bench id: `size=1KiB/batch=16`.
+pub fn settings(size: u64, batch: u64) -> String {
+    let size = match size {
+        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    };
+    format!("size={size}/batch={batch}")
+}

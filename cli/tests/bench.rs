@@ -1,0 +1,79 @@
+//! `raftwal bench` end to end, on tiny settings: it runs every kind of workload, prints a row for
+//! each with its ratio to the raw disk, and leaves nothing behind.
+
+mod common;
+
+use std::ffi::OsString;
+
+use common::raftwal;
+use raftwal::fs::{Fs, StdFs};
+
+#[test]
+fn bench_prints_a_row_per_workload_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<OsString> = [
+        "bench",
+        "--sizes",
+        "128,1KiB",
+        "--batches",
+        "1,4",
+        "--writers",
+        "2",
+        "--seconds",
+        "5",
+        "--syncs",
+        "20",
+        "--read-entries",
+        "300",
+        "--read-size",
+        "512",
+        "--dir",
+    ]
+    .map(OsString::from)
+    .into();
+    args.push(dir.path().into());
+    let run = raftwal(args);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for row in [
+        "128 B x 1/sync ",
+        "128 B x 4/sync ",
+        "128 B x 1/sync, 2 writers",
+        "1 KiB x 1/sync ",
+        "1 KiB x 4/sync ",
+        "1 KiB x 1/sync, 2 writers",
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no row {row:?} in\n{}", run.stdout));
+        assert!(line.trim_end().ends_with('x'), "no ratio in {line:?}");
+    }
+    assert!(
+        run.stdout
+            .contains("reopen + read back 300 entries x 512 B"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("x the raw read time"), "{}", run.stdout);
+    let left = StdFs.list_dir(dir.path()).unwrap();
+    assert!(left.is_empty(), "bench left {left:?} behind");
+}
+
+#[test]
+fn bench_rejects_bad_options_with_a_message() {
+    for (args, says) in [
+        (
+            &["bench", "--seconds", "0"][..],
+            "--seconds must be a positive number",
+        ),
+        (&["bench", "--sizes", "0"][..], "at least 1 byte"),
+        (&["bench", "--sizes", "12x"][..], "unknown unit"),
+        (&["bench", "--batches", "0"][..], "--batches"),
+    ] {
+        let run = raftwal(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?} printed {}", run.stdout);
+    }
+}
