@@ -10,6 +10,9 @@ mod common;
 use common::{Driver, LogState, judge, small_options};
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::{Fault, FaultError, ImageSpec, OpKind, SimRng};
+use std::borrow::Cow;
+
+use raftwal::testing::{Checkpoint, Header, Record, encode_frame, encode_header};
 use raftwal::{Batch, Entry, Error, Options};
 
 /// Operations per workload in the sweep (before the fault, and again after it).
@@ -230,6 +233,152 @@ fn a_disk_that_stays_full_then_frees_space() {
         judge(&fs, &options, legal).unwrap_or_else(|e| panic!("seed {seed}, space back: {e}"));
         let image = fs.crash_image(&ImageSpec::NOTHING, seed);
         judge(&image, &options, legal).unwrap_or_else(|e| panic!("seed {seed}, crash: {e}"));
+    }
+}
+
+/// `count` entries from `first`, each of `len` bytes, in term 1.
+fn entries(first: u64, count: u64, len: usize) -> Batch {
+    Batch {
+        entries: (first..first + count)
+            .map(|i| Entry::new(i, 1, vec![i as u8; len]))
+            .collect(),
+        ..Batch::default()
+    }
+}
+
+/// Waits until `fs` has seen `n` data syncs in all. The log prepares its next segment on a
+/// background thread (one data sync each time): a fault armed before that sync would hit it
+/// instead of the call under test.
+fn wait_for_data_syncs(fs: &SimFs, n: u64) {
+    while fs.count(OpKind::SyncData) < n {
+        std::thread::yield_now();
+    }
+}
+
+/// After a power cut of `fs` that keeps only what was synced, the log must open holding
+/// exactly `acked`.
+fn assert_power_cut_keeps(fs: &SimFs, options: &Options, seed: u64, acked: &[&Batch]) {
+    let image = fs.crash_image(&ImageSpec::NOTHING, seed);
+    let wal = common::open(&image, options)
+        .unwrap_or_else(|e| panic!("seed {seed}: open after the power cut: {e:?}"));
+    let got = wal.entries(1, wal.last_index() + 1, u64::MAX).unwrap();
+    let want: Vec<&Entry> = acked.iter().flat_map(|b| &b.entries).collect();
+    assert!(got.iter().eq(want), "seed {seed}: {} entries", got.len());
+}
+
+/// Regression (found by `wal_model`): a failed fdatasync may write any part of its data, and
+/// Linux marks the rest clean while reads still return it. A reopen in the same boot took
+/// those frames as part of the log; the frames written after it carried proofs covering them,
+/// so once a power cut took them away the log refused to open. Open now writes every frame no
+/// later frame proves durable again, and syncs it.
+#[test]
+fn reopen_after_a_failed_sync_keeps_what_it_acknowledges_after_a_power_cut() {
+    let options = small_options();
+    for seed in 0..16 {
+        let fs = SimFs::new(seed);
+        let wal = common::open(&fs, &options).unwrap();
+        let first = entries(1, 3, 100);
+        wal.append_sync(&first).unwrap();
+        // First segment (1), recovery (2), the next segment prepared (3), the sync above (4).
+        wait_for_data_syncs(&fs, 4);
+        let unsynced = entries(4, 3, 100);
+        let ticket = wal.append(&unsynced).unwrap();
+        fs.inject(Fault::nth(OpKind::SyncData, 0, FaultError::Eio));
+        let failed = wal.sync(ticket);
+        assert!(
+            matches!(failed, Err(Error::Io { .. })),
+            "seed {seed}: {failed:?}"
+        );
+        drop(wal);
+
+        // The same boot: the page cache still shows entries 4..=6.
+        let (wal, report) = common::open_report(&fs, &options).unwrap();
+        assert_eq!(wal.last_index(), 6, "seed {seed}");
+        // Only the frame after the last proof: Lsn 3 (checkpoint 1, entries 1..=3 at 2).
+        let frame = encode_frame(0, 3, 2, &Record::Batch(Cow::Borrowed(&unsynced))).unwrap();
+        assert_eq!(report.unproven_bytes_rewritten, frame.len() as u64);
+        let after = entries(7, 3, 100);
+        wal.append_sync(&after).unwrap();
+        drop(wal);
+        assert_power_cut_keeps(&fs, &options, seed, &[&first, &unsynced, &after]);
+    }
+}
+
+/// The same across a rotation: the seal's sync fails after the successor's header and
+/// checkpoint were synced. The rewrite spans the seal and the successor's first bytes.
+#[test]
+fn reopen_after_a_failed_seal_sync_keeps_what_it_acknowledges_after_a_power_cut() {
+    let mut options = small_options();
+    options.segment_size = 4 << 10;
+    for seed in 0..16 {
+        let fs = SimFs::new(seed);
+        let wal = common::open(&fs, &options).unwrap();
+        // Three 1000-byte entries fill a 4 KiB segment: the fourth rotates.
+        let first: Vec<Batch> = (1..=3).map(|i| entries(i, 1, 1000)).collect();
+        for batch in &first {
+            wal.append_sync(batch).unwrap();
+        }
+        wait_for_data_syncs(&fs, 6);
+        // Data syncs of a rotation: the successor's header and checkpoint, then the seal.
+        fs.inject(Fault::nth(OpKind::SyncData, 1, FaultError::Eio));
+        let failed = wal.append_sync(&entries(4, 1, 1000));
+        assert!(
+            matches!(failed, Err(Error::Io { .. })),
+            "seed {seed}: {failed:?}"
+        );
+        drop(wal);
+
+        let (wal, report) = common::open_report(&fs, &options).unwrap();
+        assert_eq!((wal.last_index(), report.segments), (3, 2), "seed {seed}");
+        // The seal (Lsn 5), and the successor's header and checkpoint (Lsn 6): the last proof
+        // is the seal's own, of Lsn 4.
+        let seal = Record::Seal {
+            next_seq: 2,
+            next_salt: 0,
+        };
+        let header = encode_header(&Header {
+            seq: 2,
+            salt: 0,
+            first_index: 4,
+        });
+        let checkpoint = Record::Checkpoint(Checkpoint::default());
+        let rewritten = encode_frame(0, 5, 4, &seal).unwrap().len()
+            + header.len()
+            + encode_frame(0, 6, 4, &checkpoint).unwrap().len();
+        assert_eq!(
+            report.unproven_bytes_rewritten, rewritten as u64,
+            "seed {seed}"
+        );
+        let after = entries(4, 3, 1000);
+        wal.append_sync(&after).unwrap();
+        drop(wal);
+        let mut acked: Vec<&Batch> = first.iter().collect();
+        acked.push(&after);
+        assert_power_cut_keeps(&fs, &options, seed, &acked);
+    }
+}
+
+/// The name's side of the same hole: a new log's first open whose directory sync failed. The
+/// segment's name may be in memory only, and the next directory sync would not write it; a
+/// reopen that took the log as made would lose what it acknowledged to a power cut.
+#[test]
+fn reopen_after_a_failed_directory_sync_at_creation_keeps_what_it_acknowledges() {
+    let options = small_options();
+    for seed in 0..16 {
+        let fs = SimFs::new(seed);
+        // Directory syncs of a first open: the log directory's parent, then the first
+        // segment's name.
+        fs.inject(Fault::nth(OpKind::SyncDir, 1, FaultError::Eio));
+        let failed = common::open(&fs, &options);
+        assert!(
+            matches!(failed, Err(Error::Io { .. })),
+            "seed {seed}: {failed:?}"
+        );
+        let wal = common::open(&fs, &options).unwrap();
+        let acked = entries(1, 3, 100);
+        wal.append_sync(&acked).unwrap();
+        drop(wal);
+        assert_power_cut_keeps(&fs, &options, seed, &[&acked]);
     }
 }
 

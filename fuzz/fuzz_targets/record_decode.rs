@@ -121,6 +121,10 @@ fuzz_target!(|data: &[u8]| {
             decode_frame(&bytes, salt ^ 1).is_err(),
             "a frame decoded under another salt"
         );
+        assert!(
+            encode_frame(salt, lsn, lsn, &record).is_none(),
+            "encoded a proof the decoder refuses"
+        );
     }
     let header = Header {
         seq: input.u64(),
