@@ -20,6 +20,7 @@ pub mod wal;
 pub mod adapters;
 
 pub use error::{DecodeError, Error, IoOp, Result};
+pub use log::{LogConfig, LogWriter, Persist, PersistAck, Pipeline, RaftLog, Ready, Unstable};
 pub use storage::{DiskStorage, MemStorage, Storage};
 pub use types::{
     ENTRY_OVERHEAD, Entry, EntryId, HardState, RaftState, Snapshot, SnapshotMeta, entries_size,

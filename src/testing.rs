@@ -19,7 +19,8 @@ pub use crate::segment::Header;
 
 use crate::error::DecodeError;
 
-/// The frame of `record` under segment salt `salt`; `None` if a length exceeds the format's.
+/// The frame of `record` under segment salt `salt`; `None` if a length exceeds the format's,
+/// or if `synced_lsn >= lsn` (a frame the decoder refuses).
 ///
 /// Decoding gives `record` back when its batch entries (if any) have consecutive indexes, as
 /// every batch the log writes has: the format stores the first index only.

@@ -3,6 +3,8 @@
 //!
 //! Errors here are plain [`io::Error`]s; the layers above add the operation and path.
 
+#[cfg(feature = "test-util")]
+pub mod sim;
 mod std_fs;
 
 use std::fmt::Debug;
@@ -12,6 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+#[cfg(feature = "test-util")]
+pub use sim::SimFs;
 pub use std_fs::StdFs;
 
 /// How [`Fs::open`] treats an existing or missing file.

@@ -205,11 +205,27 @@ fn checksum(salt: u64, bytes: &[u8]) -> u32 {
     hasher.finalize()
 }
 
+/// A frame's durability proof can only name frames written before it: `synced_lsn < lsn`.
+/// The encoder and the decoder both hold frames to it, so nothing is written that would not
+/// read back.
+///
+/// # Errors
+/// [`DecodeError::Malformed`] if `synced_lsn >= lsn`.
+fn check_proof(lsn: u64, synced_lsn: u64) -> Result<(), DecodeError> {
+    if synced_lsn >= lsn {
+        return Err(DecodeError::Malformed {
+            what: "durability proof at or past its own frame",
+        });
+    }
+    Ok(())
+}
+
 /// Appends the frame of `record` to `out`.
 ///
 /// # Errors
 /// [`DecodeError::BadLength`] if the body (or a conf state, or the entry count) is longer than
-/// its length field can say; `out` is then unchanged.
+/// its length field can say; [`DecodeError::Malformed`] if `synced_lsn >= lsn` (the decoder
+/// refuses such a frame). `out` is then unchanged.
 pub(crate) fn encode(
     out: &mut Vec<u8>,
     salt: u64,
@@ -217,6 +233,7 @@ pub(crate) fn encode(
     synced_lsn: u64,
     record: &Record<'_>,
 ) -> Result<Encoded, DecodeError> {
+    check_proof(lsn, synced_lsn)?;
     let start = out.len();
     out.resize(start + FRAME_HEADER_LEN, 0);
     let frame = FrameStart {
@@ -394,11 +411,7 @@ pub(crate) fn decode_header(bytes: &[u8], salt: u64) -> Result<FrameHeader, Deco
     cur.zeros(3, "frame reserved bytes")?;
     let lsn = cur.u64()?;
     let synced_lsn = cur.u64()?;
-    if synced_lsn >= lsn {
-        return Err(DecodeError::Malformed {
-            what: "durability proof at or past its own frame",
-        });
-    }
+    check_proof(lsn, synced_lsn)?;
     Ok(FrameHeader {
         body_crc,
         body_len,

@@ -157,6 +157,43 @@ fn malformed_frames_say_why() {
 }
 
 #[test]
+fn encoder_refuses_a_proof_the_decoder_would_refuse() {
+    let record = Record::Truncate { after: 1 };
+    let proof_error = DecodeError::Malformed {
+        what: "durability proof at or past its own frame",
+    };
+    // (lsn, synced_lsn, encodes)
+    let cases = [
+        (5, 4, true),
+        (5, 0, true),
+        (5, 5, false),
+        (5, 6, false),
+        (0, 0, false),
+    ];
+    for (lsn, synced_lsn, encodes) in cases {
+        let mut out = vec![0xAB];
+        let result = encode(&mut out, SALT, lsn, synced_lsn, &record);
+        if encodes {
+            assert!(result.is_ok(), "({lsn}, {synced_lsn}): {result:?}");
+            let frame = decode(&Bytes::copy_from_slice(&out[1..]), SALT).unwrap();
+            assert_eq!((frame.lsn, frame.synced_lsn), (lsn, synced_lsn));
+        } else {
+            assert_eq!(result, Err(proof_error), "({lsn}, {synced_lsn})");
+            assert_eq!(out, [0xAB], "a refused frame leaves `out` unchanged");
+        }
+    }
+    // The decoder's side of the same rule: a frame patched to claim its own Lsn.
+    let mut patched = encoded(&record, 5);
+    patched[SYNCED_LSN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&5u64.to_le_bytes());
+    let crc = checksum(SALT, &patched[BODY_CRC_OFFSET..FRAME_HEADER_LEN]);
+    patched[..4].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        decode(&Bytes::from(patched), SALT).unwrap_err(),
+        proof_error
+    );
+}
+
+#[test]
 fn decoding_any_prefix_or_garbage_never_panics() {
     for record in sample_records() {
         let bytes = encoded(&record, 9);

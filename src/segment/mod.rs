@@ -70,7 +70,10 @@ pub(crate) fn prepare(
 /// its start: built under a temporary name, synced, renamed into place, directory synced.
 ///
 /// # Errors
-/// [`Error::Io`] from the file-system calls.
+/// [`Error::Io`] from the file-system calls. If the directory sync fails, the new name is
+/// removed again (best effort): after a failed sync the kernel may keep the name in memory
+/// only and never write it, so a reopen must not find the segment and build on it, but
+/// create it anew and sync its name.
 pub(crate) fn create_atomic(
     fs: &dyn Fs,
     dir: &Path,
@@ -88,7 +91,12 @@ pub(crate) fn create_atomic(
     file.sync_data().map_err(io_err(IoOp::SyncData, &temp))?;
     fs.rename(&temp, &path)
         .map_err(io_err(IoOp::Rename, &temp))?;
-    fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+    if let Err(source) = fs.sync_dir(dir) {
+        // NB: if the removal fails too, the error below still reaches the caller; nothing
+        // better is left to try.
+        let _ = fs.remove_file(&path);
+        return Err(io_err(IoOp::SyncDir, dir)(source));
+    }
     Ok((path, file))
 }
 

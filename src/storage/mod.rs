@@ -7,7 +7,7 @@ mod mem;
 pub use disk::DiskStorage;
 pub use mem::MemStorage;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::{Entry, RaftState, Snapshot};
 
 /// What a Raft library reads from its durable log (etcd `Storage`, spec section 4.1).
@@ -46,16 +46,52 @@ pub trait Storage {
 /// Keeps the longest prefix of `entries` whose total [`Entry::size`] is at most `max_size`, but
 /// never fewer than one entry (etcd `limitSize`).
 pub fn limit_size(entries: &mut Vec<Entry>, max_size: u64) {
+    entries.truncate(limited_len(entries, max_size));
+}
+
+/// How many entries [`limit_size`] would keep, so that callers can clone only those.
+pub(crate) fn limited_len(entries: &[Entry], max_size: u64) -> usize {
     let mut total = 0u64;
-    let keep = entries
+    entries
         .iter()
         .position(|e| {
             total = total.saturating_add(e.size());
             total > max_size
         })
         .unwrap_or(entries.len())
-        .max(1);
-    entries.truncate(keep);
+        .max(1)
+        .min(entries.len())
+}
+
+/// Checks that `entries` can follow an entry of term `prev_term`: consecutive indexes and terms
+/// that never go down.
+///
+/// # Errors
+/// [`Error::NotContiguous`] on an index gap or repeat, [`Error::TermRegression`] when a term
+/// is below the one before it.
+pub(crate) fn check_batch(prev_term: u64, entries: &[Entry]) -> Result<()> {
+    let mut prev_term = prev_term;
+    let mut prev_index: Option<u64> = None;
+    for e in entries {
+        if let Some(p) = prev_index
+            && p.checked_add(1) != Some(e.index)
+        {
+            return Err(Error::NotContiguous {
+                expected: p.saturating_add(1),
+                found: e.index,
+            });
+        }
+        if e.term < prev_term {
+            return Err(Error::TermRegression {
+                index: e.index,
+                term: e.term,
+                prev_term,
+            });
+        }
+        prev_term = e.term;
+        prev_index = Some(e.index);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

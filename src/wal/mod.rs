@@ -91,6 +91,10 @@ pub struct RecoveryReport {
     pub last_index: u64,
     /// Segments the log is made of after recovery (unused and stale files removed).
     pub segments: usize,
+    /// Bytes of the newest frames, which no later frame proves durable, written again and
+    /// synced (after a failed sync they may be in the page cache only). Usually the frames
+    /// since the last sync; a segment header too when its checkpoint is among them.
+    pub unproven_bytes_rewritten: u64,
 }
 
 /// One atomic write: after a crash either all of it is in the log or none of it.

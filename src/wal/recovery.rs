@@ -10,9 +10,13 @@
 //!    [`Error::Corrupt`]. Without such proof the stop is a torn tail: the bytes are zeroed and
 //!    reported, and any segment after it (a rotation that never finished) is removed.
 //! 3. A sealed segment is never the last: its successor was durable before the seal was.
+//! 4. Frames no later frame proves durable are written again and synced before the log is
+//!    used: after a failed sync the page cache may show frames the disk never got, and a
+//!    sync finds nothing dirty to write.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,6 +39,41 @@ use crate::types::EntryId;
 pub(crate) struct SegmentFile {
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<dyn File>,
+}
+
+/// Where a replayed frame is.
+#[derive(Clone, Copy, Debug)]
+struct FrameAt {
+    seq: u64,
+    offset: u64,
+    lsn: u64,
+}
+
+impl FrameAt {
+    /// The part of segment `seq`, whose frames end at `end`, that lies at or after this frame.
+    /// A segment whose checkpoint is included is taken whole: its header is as new as the
+    /// checkpoint.
+    fn range_in(&self, seq: u64, end: u64) -> Option<Range<u64>> {
+        match seq.cmp(&self.seq) {
+            std::cmp::Ordering::Less => None,
+            std::cmp::Ordering::Equal if self.offset > HEADER_LEN as u64 => Some(self.offset..end),
+            _ => Some(0..end),
+        }
+    }
+}
+
+/// Writes bytes `range` of `file` again, with what reads of it return.
+///
+/// After a failed fdatasync, Linux marks the pages it could not write clean: reads still show
+/// them, but no later sync writes them. Writing the same bytes dirties them again, so the
+/// caller's next sync really makes them durable.
+///
+/// # Errors
+/// [`Error::Io`] if the read or the write fails.
+fn rewrite(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
+    let bytes = segment::read_at(file, path, range.start, range.end - range.start)?;
+    file.write_all_at(&bytes, range.start)
+        .map_err(io_err(IoOp::Write, path))
 }
 
 /// Everything open found.
@@ -235,6 +274,9 @@ pub(crate) struct Replayed {
     tail: Scanned,
     /// End of whatever a torn write left after the tail's frames (`tail.end` if nothing).
     torn_end: u64,
+    /// The oldest frame no frame's proof covers; it and everything after it may exist only in
+    /// the page cache.
+    unproven: Option<FrameAt>,
     /// Files to remove: half-built, purged, or from a rotation that never finished.
     leftovers: Vec<PathBuf>,
 }
@@ -243,17 +285,31 @@ impl Replayed {
     /// What recovery reports (and, for a read-only check, would do).
     pub(crate) fn report(&self) -> RecoveryReport {
         let torn = self.torn_end - self.tail.end;
+        let rewritten = self
+            .sealed
+            .iter()
+            .chain([&self.tail])
+            .filter_map(|s| self.unproven_range(s))
+            .map(|r| r.end - r.start)
+            .sum();
         RecoveryReport {
             torn_bytes_dropped: torn,
             torn_segment: (torn > 0).then(|| self.tail.path.clone()),
             last_index: self.log.last_index(),
             segments: self.sealed.len() + 1,
+            unproven_bytes_rewritten: rewritten,
         }
+    }
+
+    /// The bytes of `segment` that recovery writes again and syncs.
+    fn unproven_range(&self, segment: &Scanned) -> Option<Range<u64>> {
+        self.unproven?.range_in(segment.seq, segment.end)
     }
 
     /// Makes the directory ready for writing and hands over what the log needs.
     fn apply(self, fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Recovered> {
         let report = self.report();
+        let unproven = self.unproven;
         let Replayed {
             mut log,
             next_lsn,
@@ -261,11 +317,21 @@ impl Replayed {
             tail,
             torn_end,
             leftovers,
+            ..
         } = self;
         let mut maps = BTreeMap::new();
         let mut files = BTreeMap::new();
         let mut segments = VecDeque::new();
         for s in sealed {
+            // In practice only the newest sealed segment, and only while its successor holds
+            // nothing but a checkpoint: the first frame after a rotation proves the seal.
+            if let Some(range) = unproven.and_then(|u| u.range_in(s.seq, s.end)) {
+                let file = fs
+                    .open(&s.path, OpenMode::ReadWrite)
+                    .map_err(io_err(IoOp::Open, &s.path))?;
+                rewrite(file.as_ref(), &s.path, range)?;
+                file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
+            }
             s.register(&mut files, &mut segments);
             if options.use_mmap {
                 maps.insert(s.seq, s.buf);
@@ -303,8 +369,12 @@ impl Replayed {
             file.write_all_at(&vec![0u8; len], end)
                 .map_err(io_err(IoOp::Write, &path))?;
         }
-        // What replay read may have been in the page cache only (a killed process): make it
-        // durable before anything new is built on it.
+        if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
+            rewrite(file.as_ref(), &path, range)?;
+        }
+        // What replay read may have been in the page cache only (a killed process, or a failed
+        // sync, whose pages the rewrite above dirtied again): make it durable before anything
+        // new is built on it.
         file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
         for leftover in &leftovers {
             fs.remove_file(leftover)
@@ -348,9 +418,24 @@ struct Replay {
     stopped: Option<Stopped>,
     /// Buffers are maps worth keeping (plain reads would hold the whole log in memory).
     keep_buffers: bool,
+    /// Highest `synced_lsn` of a replayed frame: every frame up to it reached the disk
+    /// through a sync that succeeded before that frame was written.
+    proven: u64,
+    /// Replayed frames above `proven`, oldest first. Invariant: none has `lsn <= proven`.
+    /// Few: after any sync, the next frame's proof covers all before it.
+    unproven: VecDeque<FrameAt>,
 }
 
 impl Replay {
+    /// Notes a replayed frame, and what its durability proof covers.
+    fn replayed(&mut self, at: FrameAt, synced_lsn: u64) {
+        self.proven = self.proven.max(synced_lsn);
+        self.unproven.push_back(at);
+        while self.unproven.front().is_some_and(|f| f.lsn <= self.proven) {
+            self.unproven.pop_front();
+        }
+    }
+
     fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
         // Every segment's header and checkpoint were durable before anything could follow
         // them, and the first segment replay meets is never one that was left unfinished.
@@ -378,6 +463,7 @@ impl Replay {
                 Frame {
                     record: Record::Checkpoint(c),
                     lsn,
+                    synced_lsn,
                     ..
                 },
             ))) => {
@@ -397,6 +483,12 @@ impl Replay {
                     Some(_) => {}
                 }
                 self.next_lsn = lsn.checked_add(1);
+                let at = FrameAt {
+                    seq,
+                    offset: checkpoint_at,
+                    lsn,
+                };
+                self.replayed(at, synced_lsn);
             }
             Some(Ok(_)) => {
                 return Err(malformed(
@@ -420,6 +512,12 @@ impl Replay {
                 Ok((offset, frame)) => {
                     self.next_lsn = frame.lsn.checked_add(1);
                     end = offset + frame.len;
+                    let at = FrameAt {
+                        seq,
+                        offset,
+                        lsn: frame.lsn,
+                    };
+                    self.replayed(at, frame.synced_lsn);
                     if let Record::Seal {
                         next_seq,
                         next_salt,
@@ -479,6 +577,7 @@ impl Replay {
             next_lsn,
             mut scanned,
             stopped,
+            unproven,
             ..
         } = self;
         let tail = scanned
@@ -505,6 +604,7 @@ impl Replay {
             sealed: scanned,
             tail,
             torn_end,
+            unproven: unproven.front().copied(),
             leftovers,
         })
     }

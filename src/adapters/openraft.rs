@@ -1,1 +1,0 @@
-//! openraft adapter. Filled in by the adapter work.
