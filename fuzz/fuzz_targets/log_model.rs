@@ -9,10 +9,10 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/log_common/mod.rs"]
 #[allow(dead_code, reason = "the fuzz target uses only the model driver")]
-mod common;
+mod log_common;
 
 fuzz_target!(|data: &[u8]| {
-    common::model::mem_harness().run(data.iter().copied());
+    log_common::model::mem_harness().run(data.iter().copied());
 });
