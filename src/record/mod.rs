@@ -383,7 +383,38 @@ fn put_snapshot_meta(out: &mut Vec<u8>, meta: &SnapshotMeta) -> Result<(), Decod
 
 /// True when `bytes` holds no frame at all: the never-written space of a segment.
 pub(crate) fn is_zero(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
+    first_nonzero(bytes).is_none()
+}
+
+/// Bytes compared at once by the zero scans: segments are mostly long zero runs, and comparing
+/// whole blocks lets the compiler use wide loads where a byte loop cannot.
+const ZERO_BLOCK: usize = 64;
+
+/// Index of the first non-zero byte of `bytes`, if any.
+///
+/// Cost: one block comparison per 64 bytes of zeros, then a byte search inside the block
+/// that holds the answer.
+pub(crate) fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    let blocks = bytes.chunks_exact(ZERO_BLOCK);
+    let tail = blocks.remainder();
+    let skipped = blocks.take_while(|block| is_zero_block(block)).count() * ZERO_BLOCK;
+    let rest = bytes.get(skipped..).unwrap_or(tail);
+    rest.iter().position(|&b| b != 0).map(|at| skipped + at)
+}
+
+/// All zeros? OR-ing the whole block, with no early exit, compiles to a few vector
+/// instructions.
+fn is_zero_block(block: &[u8]) -> bool {
+    block.iter().fold(0, |acc, &b| acc | b) == 0
+}
+
+/// Index of the last non-zero byte of `bytes`, if any; the mirror of [`first_nonzero`].
+pub(crate) fn last_nonzero(bytes: &[u8]) -> Option<usize> {
+    let blocks = bytes.rchunks_exact(ZERO_BLOCK);
+    let head = blocks.remainder();
+    let skipped = blocks.take_while(|block| is_zero_block(block)).count() * ZERO_BLOCK;
+    let rest = bytes.get(..bytes.len() - skipped).unwrap_or(head);
+    rest.iter().rposition(|&b| b != 0)
 }
 
 /// Decodes and checks the fixed header at the start of `bytes`.

@@ -212,3 +212,33 @@ fn decoding_any_prefix_or_garbage_never_panics() {
         assert!(decode(&Bytes::from(garbage), SALT).is_err());
     }
 }
+
+/// The block-at-a-time zero scans against a plain byte loop, with non-zero bytes at every
+/// position around the block boundaries and lengths that leave every possible remainder.
+#[test]
+fn zero_scans_agree_with_a_byte_loop() {
+    let naive_first = |b: &[u8]| b.iter().position(|&x| x != 0);
+    let naive_last = |b: &[u8]| b.iter().rposition(|&x| x != 0);
+    for len in 0..=200usize {
+        let zeros = vec![0u8; len];
+        assert_eq!(first_nonzero(&zeros), None, "len {len}");
+        assert_eq!(last_nonzero(&zeros), None, "len {len}");
+        assert!(is_zero(&zeros));
+        for at in 0..len {
+            let mut one = zeros.clone();
+            one[at] = 0x80;
+            assert_eq!(first_nonzero(&one), Some(at), "len {len} at {at}");
+            assert_eq!(last_nonzero(&one), Some(at), "len {len} at {at}");
+            assert!(!is_zero(&one));
+            // A second byte further on: first and last must pick different ones.
+            for later in [at + 1, at + 63, at + 64, at + 65] {
+                if later < len {
+                    let mut two = one.clone();
+                    two[later] = 1;
+                    assert_eq!(first_nonzero(&two), naive_first(&two), "{len} {at} {later}");
+                    assert_eq!(last_nonzero(&two), naive_last(&two), "{len} {at} {later}");
+                }
+            }
+        }
+    }
+}

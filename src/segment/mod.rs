@@ -46,28 +46,41 @@ pub(crate) fn new_salt() -> u64 {
 /// Creates segment `seq` in `dir`, zero-filled to `size` bytes, and makes it and its name
 /// durable. Runs off the hot path, ahead of need.
 ///
-/// Cost: one create, `size` bytes of zeros written, one fdatasync, one directory fsync.
+/// The file is built under a temporary name and gets its segment name only once its zeros are
+/// synced. So a segment file whose bytes are all zeros is a finished preparation, and recovery
+/// may keep it for the next rotation instead of zero-filling another.
+///
+/// Cost: one create, `size` bytes of zeros written, one fdatasync, one rename, one directory
+/// fsync.
 ///
 /// # Errors
-/// [`Error::Io`] from any of those calls (ENOSPC included); a half-made file is left for
-/// recovery, which removes unused segments.
+/// As [`create_atomic`]: a half-made file is left under its temporary name for recovery, which
+/// removes it, and a name whose directory sync failed is removed again, so that no reopen
+/// keeps a segment whose name may never reach the disk.
 pub(crate) fn prepare(
     fs: &dyn Fs,
     dir: &Path,
     seq: u64,
     size: u64,
 ) -> Result<(PathBuf, Arc<dyn File>)> {
-    let path = dir.join(segment_name(seq));
-    let file = create_fresh(fs, &path)?;
-    file.allocate_zeroed(size)
-        .map_err(io_err(IoOp::Allocate, &path))?;
-    file.sync_data().map_err(io_err(IoOp::SyncData, &path))?;
-    fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
-    Ok((path, file))
+    create_atomic(fs, dir, seq, size, &[])
 }
 
-/// Creates segment `seq` atomically with `first_bytes` (a header and a checkpoint frame) at
-/// its start: built under a temporary name, synced, renamed into place, directory synced.
+/// Is `buf`, the whole of a segment file, a preparation that finished and was never
+/// used: `size` bytes (the segment size the log runs with), all zeros?
+///
+/// [`prepare`] names a file only after its zeros are synced, and its first use writes a
+/// header, so such a file is proven fully zeroed and durable. A file that ever had its header
+/// written, even torn, or was extended for an oversized frame, fails the test.
+///
+/// Cost: one pass over `size` bytes, a block at a time.
+pub(crate) fn is_unused_preparation(buf: &[u8], size: u64) -> bool {
+    buf.len() as u64 == size && crate::record::is_zero(buf)
+}
+
+/// Creates segment `seq` atomically with `first_bytes` (a header and a checkpoint frame, or
+/// nothing for a segment prepared ahead) at its start: built under a temporary name, synced,
+/// renamed into place, directory synced.
 ///
 /// # Errors
 /// [`Error::Io`] from the file-system calls. If the directory sync fails, the new name is
@@ -86,8 +99,10 @@ pub(crate) fn create_atomic(
     let file = create_fresh(fs, &temp)?;
     file.allocate_zeroed(size.max(first_bytes.len() as u64))
         .map_err(io_err(IoOp::Allocate, &temp))?;
-    file.write_all_at(first_bytes, 0)
-        .map_err(io_err(IoOp::Write, &temp))?;
+    if !first_bytes.is_empty() {
+        file.write_all_at(first_bytes, 0)
+            .map_err(io_err(IoOp::Write, &temp))?;
+    }
     file.sync_data().map_err(io_err(IoOp::SyncData, &temp))?;
     fs.rename(&temp, &path)
         .map_err(io_err(IoOp::Rename, &temp))?;

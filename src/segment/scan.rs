@@ -105,7 +105,7 @@ pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Op
         if rest.len() < FRAME_HEADER_LEN {
             return None;
         }
-        let skip = rest.iter().position(|&b| b != 0)?;
+        let skip = record::first_nonzero(rest)?;
         if skip >= FRAME_ALIGN as usize {
             pos += (skip as u64 / FRAME_ALIGN) * FRAME_ALIGN;
             continue;
@@ -160,9 +160,7 @@ pub(crate) fn last_nonzero(buf: &[u8], from: u64) -> u64 {
         .ok()
         .and_then(|at| buf.get(at..))
         .unwrap_or_default();
-    tail.iter()
-        .rposition(|&b| b != 0)
-        .map_or(from, |at| from + at as u64 + 1)
+    record::last_nonzero(tail).map_or(from, |at| from + at as u64 + 1)
 }
 
 #[cfg(test)]

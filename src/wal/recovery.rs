@@ -84,6 +84,8 @@ pub(crate) struct Recovered {
     pub(crate) active: Active,
     pub(crate) next_lsn: u64,
     pub(crate) segments: VecDeque<SegmentInfo>,
+    /// The active segment's successor, already prepared: zero-filled, synced and named.
+    pub(crate) prepared: Option<(PathBuf, Arc<dyn File>)>,
     pub(crate) report: RecoveryReport,
 }
 
@@ -241,6 +243,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         keep_buffers: options.use_mmap,
         ..Replay::default()
     };
+    let mut prepared = None;
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
         let file = fs
@@ -255,12 +258,20 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             {
                 return Err(stopped.damage());
             }
-            leftovers.push(path);
+            let successor = replay.scanned.last().map(|tail| tail.seq + 1);
+            if prepared.is_none()
+                && successor == Some(seq)
+                && segment::is_unused_preparation(&buf, options.segment_size)
+            {
+                prepared = Some(path);
+            } else {
+                leftovers.push(path);
+            }
             continue;
         }
         replay.segment(seq, path, file, buf)?;
     }
-    replay.finish(leftovers).map(Some)
+    replay.finish(leftovers, prepared).map(Some)
 }
 
 /// What replay found, before anything is changed on disk.
@@ -279,6 +290,8 @@ pub(crate) struct Replayed {
     unproven: Option<FrameAt>,
     /// Files to remove: half-built, purged, or from a rotation that never finished.
     leftovers: Vec<PathBuf>,
+    /// The tail's successor, prepared and never used: kept for the next rotation.
+    prepared: Option<PathBuf>,
 }
 
 impl Replayed {
@@ -317,6 +330,7 @@ impl Replayed {
             tail,
             torn_end,
             leftovers,
+            prepared,
             ..
         } = self;
         let mut maps = BTreeMap::new();
@@ -381,6 +395,15 @@ impl Replayed {
                 .map_err(io_err(IoOp::Remove, leftover))?;
         }
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+        let prepared = match prepared {
+            Some(path) => {
+                let file = fs
+                    .open(&path, OpenMode::ReadWrite)
+                    .map_err(io_err(IoOp::Open, &path))?;
+                Some((path, file))
+            }
+            None => None,
+        };
         if options.use_mmap {
             maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
         }
@@ -399,6 +422,7 @@ impl Replayed {
             active,
             next_lsn,
             segments,
+            prepared,
             report,
         })
     }
@@ -571,7 +595,7 @@ impl Replay {
         Ok(())
     }
 
-    fn finish(self, leftovers: Vec<PathBuf>) -> Result<Replayed> {
+    fn finish(self, leftovers: Vec<PathBuf>, prepared: Option<PathBuf>) -> Result<Replayed> {
         let Replay {
             log,
             next_lsn,
@@ -606,6 +630,7 @@ impl Replay {
             torn_end,
             unproven: unproven.front().copied(),
             leftovers,
+            prepared,
         })
     }
 }

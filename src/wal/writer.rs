@@ -96,12 +96,14 @@ pub(crate) struct Writer {
 const SEAL_LEN: u64 = record::frame_len(16);
 
 impl Writer {
-    /// A writer continuing `active` and starting to prepare its successor.
+    /// A writer continuing `active` with its successor `prepared` already, or else starting
+    /// to prepare it.
     pub(crate) fn new(
         ctx: &Ctx,
         active: Active,
         next_lsn: u64,
         segments: VecDeque<SegmentInfo>,
+        prepared: Option<(PathBuf, Arc<dyn File>)>,
     ) -> Self {
         let mut writer = Self {
             active,
@@ -109,10 +111,12 @@ impl Writer {
             buf: Vec::new(),
             encoded: Encoded::default(),
             next: None,
-            prepared: None,
+            prepared,
             segments,
         };
-        writer.next = Some(writer.spawn_prepare(ctx));
+        if writer.prepared.is_none() {
+            writer.next = Some(writer.spawn_prepare(ctx));
+        }
         writer
     }
 
