@@ -265,10 +265,7 @@ impl FrameStart {
     fn finish(&self, out: &mut Vec<u8>, payloads: usize) -> Result<Encoded, DecodeError> {
         let body_start = self.start + FRAME_HEADER_LEN;
         let body = out.get(body_start..).unwrap_or_default();
-        let body_len = u32::try_from(body.len()).map_err(|_| DecodeError::BadLength {
-            len: body.len() as u64,
-            max: u64::from(u32::MAX),
-        })?;
+        let body_len = len_u32(body.len())?;
         let body_crc = checksum(self.salt, body);
         let len = frame_len(body_len as usize);
         out.resize(self.start + len as usize, 0);
@@ -291,6 +288,17 @@ impl FrameStart {
     }
 }
 
+/// `len` as the format's 32-bit length field.
+///
+/// # Errors
+/// [`DecodeError::BadLength`] if it does not fit.
+fn len_u32(len: usize) -> Result<u32, DecodeError> {
+    u32::try_from(len).map_err(|_| DecodeError::BadLength {
+        len: len as u64,
+        max: u64::from(u32::MAX),
+    })
+}
+
 /// Copies `src` into `dst` at `at`; the callers size `dst` first.
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {
     if let Some(slot) = dst.get_mut(at..at + src.len()) {
@@ -310,10 +318,7 @@ fn encode_body(out: &mut Vec<u8>, record: &Record<'_>) -> Result<usize, DecodeEr
             put_snapshot_meta(out, &c.snapshot)?;
         }
         Record::Batch(batch) => {
-            let count = u32::try_from(batch.entries.len()).map_err(|_| DecodeError::BadLength {
-                len: batch.entries.len() as u64,
-                max: u64::from(u32::MAX),
-            })?;
+            let count = len_u32(batch.entries.len())?;
             let mut flags = 0;
             if batch.hard_state.is_some() {
                 flags |= FLAG_HARD_STATE;
@@ -332,12 +337,8 @@ fn encode_body(out: &mut Vec<u8>, record: &Record<'_>) -> Result<usize, DecodeEr
                 put_snapshot_meta(out, meta)?;
             }
             for entry in &batch.entries {
-                let len = u32::try_from(entry.data.len()).map_err(|_| DecodeError::BadLength {
-                    len: entry.data.len() as u64,
-                    max: u64::from(u32::MAX),
-                })?;
                 out.put_u64_le(entry.term);
-                out.put_u32_le(len);
+                out.put_u32_le(len_u32(entry.data.len())?);
             }
             payloads = out.len();
             for entry in &batch.entries {
@@ -370,10 +371,7 @@ fn put_hard_state(out: &mut Vec<u8>, hs: &HardState) {
 }
 
 fn put_snapshot_meta(out: &mut Vec<u8>, meta: &SnapshotMeta) -> Result<(), DecodeError> {
-    let len = u32::try_from(meta.conf_state.len()).map_err(|_| DecodeError::BadLength {
-        len: meta.conf_state.len() as u64,
-        max: u64::from(u32::MAX),
-    })?;
+    let len = len_u32(meta.conf_state.len())?;
     out.put_u64_le(meta.index);
     out.put_u64_le(meta.term);
     out.put_u32_le(len);
