@@ -32,7 +32,6 @@ use crate::segment::{
     self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
     torn_plausible,
 };
-use crate::types::EntryId;
 
 /// A segment the read side can serve entries from.
 #[derive(Clone, Debug)]
@@ -351,6 +350,15 @@ impl Replayed {
                 maps.insert(s.seq, s.buf);
             }
         }
+        // The writer continues in the tail: the read side serves it through the same handle.
+        let file = fs
+            .open(&tail.path, OpenMode::ReadWrite)
+            .map_err(io_err(IoOp::Open, &tail.path))?;
+        let tail = Scanned {
+            file: Arc::clone(&file),
+            ..tail
+        };
+        tail.register(&mut files, &mut segments);
         let Scanned {
             seq,
             header,
@@ -362,21 +370,6 @@ impl Replayed {
         // Every frame lies in space zero-filled before use: the file's length.
         let capacity = buf.len() as u64;
         drop(buf);
-        let file = fs
-            .open(&path, OpenMode::ReadWrite)
-            .map_err(io_err(IoOp::Open, &path))?;
-        files.insert(
-            seq,
-            SegmentFile {
-                path: path.clone(),
-                file: Arc::clone(&file),
-            },
-        );
-        segments.push_back(SegmentInfo {
-            seq,
-            first_index: header.first_index,
-            path: path.clone(),
-        });
         if torn_end > end {
             let len = usize::try_from(torn_end - end)
                 .map_err(|_| malformed(&path, end, "torn tail too long"))?;
@@ -688,7 +681,7 @@ fn apply(
             Ok(())
         }
         Record::Purge(id) => {
-            log.apply_purge(EntryId::new(id.term, id.index));
+            log.apply_purge(*id);
             Ok(())
         }
         Record::Snapshot(meta) => {
