@@ -122,6 +122,15 @@ impl Scanned {
     }
 }
 
+/// Where the frames of the log stop.
+struct Stopped {
+    /// The segment they stop in.
+    path: PathBuf,
+    stop: Stop,
+    /// The Lsn the first missing frame would have had.
+    lost_lsn: u64,
+}
+
 impl Stopped {
     /// The error for a stop proven to be damage.
     fn damage(&self) -> Error {
@@ -130,15 +139,6 @@ impl Stopped {
         });
         corrupt(&self.path, self.stop.offset)(source)
     }
-}
-
-/// Where the frames of the log stop.
-struct Stopped {
-    /// The segment they stop in.
-    path: PathBuf,
-    stop: Stop,
-    /// The Lsn the first missing frame would have had.
-    lost_lsn: u64,
 }
 
 fn corrupt(path: &Path, offset: u64) -> impl FnOnce(DecodeError) -> Error + '_ {
@@ -473,55 +473,7 @@ impl Replay {
         }
         self.expect = None;
         let mut frames = Frames::new(&buf, header.salt, HEADER_LEN as u64, self.next_lsn);
-        let checkpoint_at = HEADER_LEN as u64;
-        match frames.next() {
-            Some(Ok((
-                _,
-                Frame {
-                    record: Record::Checkpoint(c),
-                    lsn,
-                    synced_lsn,
-                    ..
-                },
-            ))) => {
-                match &self.log {
-                    None => {
-                        self.log = Some(
-                            LogState::from_checkpoint(&c).map_err(corrupt(&path, checkpoint_at))?,
-                        );
-                    }
-                    Some(log) if log.last_index() != c.last.index => {
-                        return Err(malformed(
-                            &path,
-                            checkpoint_at,
-                            "checkpoint disagrees with the log",
-                        ));
-                    }
-                    Some(_) => {}
-                }
-                self.next_lsn = lsn.checked_add(1);
-                let at = FrameAt {
-                    seq,
-                    offset: checkpoint_at,
-                    lsn,
-                };
-                self.replayed(at, synced_lsn);
-            }
-            Some(Ok(_)) => {
-                return Err(malformed(
-                    &path,
-                    checkpoint_at,
-                    "segment does not begin with a checkpoint",
-                ));
-            }
-            Some(Err(stop)) => {
-                let source = stop.error.unwrap_or(DecodeError::Malformed {
-                    what: "missing checkpoint",
-                });
-                return Err(corrupt(&path, stop.offset)(source));
-            }
-            None => return Err(malformed(&path, checkpoint_at, "missing checkpoint")),
-        }
+        self.checkpoint(seq, &path, &mut frames)?;
         let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
@@ -585,6 +537,51 @@ impl Replay {
             buf,
             end,
         });
+        Ok(())
+    }
+
+    /// Replays the checkpoint that must open segment `seq`: it starts the log, or must agree
+    /// with the log replayed so far.
+    fn checkpoint(&mut self, seq: u64, path: &Path, frames: &mut Frames<'_>) -> Result<()> {
+        let at = HEADER_LEN as u64;
+        let (c, lsn, synced_lsn) = match frames.next() {
+            Some(Ok((
+                _,
+                Frame {
+                    record: Record::Checkpoint(c),
+                    lsn,
+                    synced_lsn,
+                    ..
+                },
+            ))) => (c, lsn, synced_lsn),
+            Some(Ok(_)) => {
+                let what = "segment does not begin with a checkpoint";
+                return Err(malformed(path, at, what));
+            }
+            Some(Err(stop)) => {
+                let source = stop.error.unwrap_or(DecodeError::Malformed {
+                    what: "missing checkpoint",
+                });
+                return Err(corrupt(path, stop.offset)(source));
+            }
+            None => return Err(malformed(path, at, "missing checkpoint")),
+        };
+        match &self.log {
+            None => self.log = Some(LogState::from_checkpoint(&c).map_err(corrupt(path, at))?),
+            Some(log) if log.last_index() != c.last.index => {
+                return Err(malformed(path, at, "checkpoint disagrees with the log"));
+            }
+            Some(_) => {}
+        }
+        self.next_lsn = lsn.checked_add(1);
+        self.replayed(
+            FrameAt {
+                seq,
+                offset: at,
+                lsn,
+            },
+            synced_lsn,
+        );
         Ok(())
     }
 
