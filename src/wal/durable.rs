@@ -75,14 +75,10 @@ impl Durable {
             // The first callback of a failed sync gets its error; the others see the poison.
             let mut failure = sync.sync(target.0).err();
             let failed = failure.is_some();
-            let mut ready: Vec<(Lsn, Callback)> = {
-                let mut queue = lock(&self.queue);
-                let (ready, later) = std::mem::take(&mut queue.waiting)
-                    .into_iter()
-                    .partition(|(lsn, _)| failed || *lsn <= target);
-                queue.waiting = later;
-                ready
-            };
+            let mut ready: Vec<(Lsn, Callback)> = lock(&self.queue)
+                .waiting
+                .extract_if(.., |(lsn, _)| failed || *lsn <= target)
+                .collect();
             ready.sort_by_key(|(lsn, _)| *lsn);
             for (_, done) in ready {
                 done(if failed {
