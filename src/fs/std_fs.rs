@@ -126,8 +126,10 @@ impl File for StdFile {
             return Ok(Bytes::new());
         }
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the map is read-only and callers map sealed segments only, which raftwal never
-        // writes again and removes only by unlinking (an unlinked file stays mapped intact). The
+        // SAFETY: the map is read-only, and callers map only bytes raftwal does not change
+        // while the map lives (sealed segments; the active segment's frames below its write
+        // position, which only grows; replay drops a file's map before it zeroes a torn tail)
+        // and removes files only by unlinking (an unlinked file stays mapped intact). The
         // lock file keeps other raftwal processes out of the directory; a foreign process
         // truncating the file would violate this, as with every mmap-based reader.
         let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.0)? };
