@@ -24,7 +24,7 @@ pub use crate::segment::Header;
 use crate::error::{DecodeError, IoOp, Result};
 use crate::fs::{Fs, OpenMode, StdFs};
 use crate::record::Record;
-use crate::segment::{self, FileName, Frames, HEADER_LEN, io_err, last_nonzero};
+use crate::segment::{self, Frames, HEADER_LEN, io_err, last_nonzero};
 use crate::types::{EntryId, HardState};
 use crate::wal::{Options, RecoveryReport, recovery};
 
@@ -155,16 +155,7 @@ pub fn dump(dir: impl AsRef<Path>) -> Result<Vec<SegmentDump>> {
 /// # Errors
 /// As [`dump`].
 pub fn dump_with_fs(fs: &dyn Fs, dir: &Path) -> Result<Vec<SegmentDump>> {
-    let mut seqs: Vec<u64> = fs
-        .list_dir(dir)
-        .map_err(io_err(IoOp::List, dir))?
-        .iter()
-        .filter_map(|name| match segment::parse_name(name) {
-            FileName::Segment(seq) => Some(seq),
-            FileName::Temp | FileName::Other => None,
-        })
-        .collect();
-    seqs.sort_unstable();
+    let (seqs, _temps) = recovery::list_segments(fs, dir)?;
     seqs.into_iter()
         .map(|seq| dump_segment(fs, &dir.join(segment::segment_name(seq))))
         .collect()

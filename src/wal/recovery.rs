@@ -154,7 +154,7 @@ fn malformed(path: &Path, offset: u64, what: &'static str) -> Error {
 }
 
 /// Sequence numbers of the segments in `dir`, ascending, and the half-built files to remove.
-fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<PathBuf>)> {
+pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<PathBuf>)> {
     let names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
     let mut seqs = Vec::new();
     let mut temps = Vec::new();
