@@ -164,7 +164,9 @@ impl Writer {
     ///
     /// Order, so that a sealed segment always has a durable successor: write the successor's
     /// header and checkpoint and sync them; then write the seal and sync it. Two fdatasyncs
-    /// per segment; neither changes file metadata except the seal's trim of unused space.
+    /// per segment; neither changes file metadata except the seal's trim of unused space. A
+    /// frame larger than a segment costs a third: its segment is extended, zero-filled and
+    /// synced here, on the write path, before the header goes in.
     ///
     /// # Errors
     /// [`Error::Io`] if the next segment could not be prepared (the log stays usable and tries
