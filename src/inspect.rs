@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 pub use crate::record::Kind;
 pub use crate::segment::Header;
 
-use crate::error::{DecodeError, IoOp, Result};
+use crate::error::{DecodeError, Result};
 use crate::fs::{Fs, OpenMode, StdFs};
 use crate::record::Record;
-use crate::segment::{self, Frames, HEADER_LEN, io_err, last_nonzero};
+use crate::segment::{self, Frames, HEADER_LEN, last_nonzero};
 use crate::types::{EntryId, HardState};
 use crate::wal::{Options, RecoveryReport, recovery};
 
@@ -162,9 +162,7 @@ pub fn dump_with_fs(fs: &dyn Fs, dir: &Path) -> Result<Vec<SegmentDump>> {
 }
 
 fn dump_segment(fs: &dyn Fs, path: &Path) -> Result<SegmentDump> {
-    let file = fs
-        .open(path, OpenMode::ReadOnly)
-        .map_err(io_err(IoOp::Open, path))?;
+    let file = segment::open(fs, path, OpenMode::ReadOnly)?;
     let buf = segment::load(file.as_ref(), path, false)?;
     let mut dump = SegmentDump {
         path: path.to_path_buf(),

@@ -115,6 +115,14 @@ pub(crate) fn create_atomic(
     Ok((path, file))
 }
 
+/// Opens the log file `path` in `mode`.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` if it cannot be opened.
+pub(crate) fn open(fs: &dyn Fs, path: &Path, mode: OpenMode) -> Result<Arc<dyn File>> {
+    fs.open(path, mode).map_err(io_err(IoOp::Open, path))
+}
+
 /// Creates `path`, replacing what a failed or crashed earlier attempt left there.
 ///
 /// # Errors

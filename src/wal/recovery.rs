@@ -245,9 +245,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
     let mut prepared = None;
     for &seq in seqs {
         let path = dir.join(segment::segment_name(seq));
-        let file = fs
-            .open(&path, OpenMode::ReadOnly)
-            .map_err(io_err(IoOp::Open, &path))?;
+        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
         let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
         if let Some(stopped) = &replay.stopped {
             // Past the end of the log: a rotation that never finished, unless it proves the
@@ -339,9 +337,7 @@ impl Replayed {
             // In practice only the newest sealed segment, and only while its successor holds
             // nothing but a checkpoint: the first frame after a rotation proves the seal.
             if let Some(range) = unproven.and_then(|u| u.range_in(s.seq, s.end)) {
-                let file = fs
-                    .open(&s.path, OpenMode::ReadWrite)
-                    .map_err(io_err(IoOp::Open, &s.path))?;
+                let file = segment::open(fs, &s.path, OpenMode::ReadWrite)?;
                 rewrite(file.as_ref(), &s.path, range)?;
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
@@ -351,9 +347,7 @@ impl Replayed {
             }
         }
         // The writer continues in the tail: the read side serves it through the same handle.
-        let file = fs
-            .open(&tail.path, OpenMode::ReadWrite)
-            .map_err(io_err(IoOp::Open, &tail.path))?;
+        let file = segment::open(fs, &tail.path, OpenMode::ReadWrite)?;
         let tail = Scanned {
             file: Arc::clone(&file),
             ..tail
@@ -388,15 +382,9 @@ impl Replayed {
                 .map_err(io_err(IoOp::Remove, leftover))?;
         }
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
-        let prepared = match prepared {
-            Some(path) => {
-                let file = fs
-                    .open(&path, OpenMode::ReadWrite)
-                    .map_err(io_err(IoOp::Open, &path))?;
-                Some((path, file))
-            }
-            None => None,
-        };
+        let prepared = prepared
+            .map(|path| segment::open(fs, &path, OpenMode::ReadWrite).map(|file| (path, file)))
+            .transpose()?;
         if options.use_mmap {
             maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
         }
