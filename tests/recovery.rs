@@ -33,6 +33,16 @@ fn synced_log(dir: &Path, o: &Options, n: u64, size: usize) -> Vec<Entry> {
     entries
 }
 
+/// Appends `e` without syncing it and closes the log: its frame is the unacknowledged tail.
+fn append_unsynced(dir: &Path, o: &Options, e: Entry) {
+    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
+    wal.append(&Batch {
+        entries: vec![e],
+        ..Batch::default()
+    })
+    .unwrap();
+}
+
 fn read_file(path: &Path) -> Vec<u8> {
     let file = StdFs.open(path, OpenMode::ReadOnly).unwrap();
     let mut buf = vec![0u8; file.len().unwrap() as usize];
@@ -95,14 +105,7 @@ fn a_torn_unsynced_tail_is_cut_reported_and_not_seen_again() {
     let tmp = tempfile::tempdir().unwrap();
     let o = options(64 << 10);
     let kept = synced_log(tmp.path(), &o, 10, 300);
-    {
-        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
-        wal.append(&Batch {
-            entries: vec![entry(11, 3000)],
-            ..Batch::default()
-        })
-        .unwrap();
-    }
+    append_unsynced(tmp.path(), &o, entry(11, 3000));
     // A power cut wrote the frame's first sectors but not its second one.
     let (path, offset, len) = last_batch(tmp.path());
     let frame = read_file(&path)[offset as usize..][..len as usize].to_vec();
@@ -133,14 +136,7 @@ fn a_file_cut_short_inside_its_last_frame_is_a_torn_tail() {
     let tmp = tempfile::tempdir().unwrap();
     let o = options(64 << 10);
     let kept = synced_log(tmp.path(), &o, 5, 100);
-    {
-        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
-        wal.append(&Batch {
-            entries: vec![entry(6, 2000)],
-            ..Batch::default()
-        })
-        .unwrap();
-    }
+    append_unsynced(tmp.path(), &o, entry(6, 2000));
     let (path, offset, _) = last_batch(tmp.path());
     StdFs
         .open(&path, OpenMode::ReadWrite)
@@ -251,14 +247,7 @@ fn a_torn_frame_larger_than_a_segment_is_a_torn_tail() {
     let tmp = tempfile::tempdir().unwrap();
     let o = options(4 << 10);
     let kept = synced_log(tmp.path(), &o, 3, 100);
-    {
-        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
-        wal.append(&Batch {
-            entries: vec![entry(4, 20_000)],
-            ..Batch::default()
-        })
-        .unwrap();
-    }
+    append_unsynced(tmp.path(), &o, entry(4, 20_000));
     let (path, offset, _) = last_batch(tmp.path());
     write_file(&path, (offset / 512 + 20) * 512, &[0u8; 512]);
     let (wal, report) = Wal::open(tmp.path(), o).unwrap();
