@@ -196,12 +196,9 @@ impl<W: LogWriter> Pipeline<W> {
         let unwatched: Vec<Lsn> = {
             let mut state = self.shared.state();
             let watched = state.watched.max(state.durable);
-            let lsns: Vec<Lsn> = state
-                .pending
-                .iter()
-                .map(|(lsn, _)| *lsn)
-                .filter(|lsn| *lsn > watched)
-                .collect();
+            // Lsns increase, so the unwatched writes are a suffix.
+            let first = state.pending.partition_point(|(lsn, _)| *lsn <= watched);
+            let lsns: Vec<Lsn> = state.pending.range(first..).map(|(lsn, _)| *lsn).collect();
             if let Some(&newest) = lsns.last() {
                 state.watched = newest;
             }
