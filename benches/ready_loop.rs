@@ -10,10 +10,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use raftwal::{Batch, DiskStorage, Entry, LogConfig, MemStorage, Options, Pipeline, RaftLog, Wal};
+use tempfile::TempDir;
 
 const ENTRY_BYTES: usize = 1024;
 
-fn open(dir: &tempfile::TempDir) -> Arc<Wal> {
+fn open(dir: &TempDir) -> Arc<Wal> {
     Arc::new(Wal::open(dir.path(), Options::default()).expect("open").0)
 }
 
@@ -30,15 +31,19 @@ fn ready_loop(c: &mut Criterion) {
     for n in [1u64, 256] {
         group.throughput(Throughput::Bytes(n * ENTRY_BYTES as u64));
 
-        let dir = tempfile::tempdir().expect("temp dir");
-        let wal = open(&dir);
-        let mut next = 1;
+        // NB: criterion runs a closure only if its id passes the filter, so each side opens
+        // its log inside, once; the temp dir is last so that it outlives the log.
+        let mut plain: Option<(Arc<Wal>, u64, TempDir)> = None;
         group.bench_function(
             BenchmarkId::new("wal_append_sync", format!("1KiB/batch={n}")),
             |b| {
+                let (wal, next, _) = plain.get_or_insert_with(|| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    (open(&dir), 1, dir)
+                });
                 b.iter(|| {
-                    let entries = batch(&payload, next, n);
-                    next += n;
+                    let entries = batch(&payload, *next, n);
+                    *next += n;
                     wal.append_sync(&Batch {
                         entries,
                         ..Batch::default()
@@ -48,21 +53,23 @@ fn ready_loop(c: &mut Criterion) {
             },
         );
 
-        let dir = tempfile::tempdir().expect("temp dir");
-        let wal = open(&dir);
         let config = LogConfig {
             async_storage_writes: true,
             ..LogConfig::default()
         };
-        let mut log =
-            RaftLog::with_config(DiskStorage::new(Arc::clone(&wal)), config).expect("log");
-        let pipeline = Pipeline::new(wal);
-        let mut next = 1;
+        let mut looped: Option<(RaftLog<DiskStorage>, Pipeline<Wal>, u64, TempDir)> = None;
         group.bench_function(
             BenchmarkId::new("raft_log_pipeline", format!("1KiB/batch={n}")),
             |b| {
+                let (log, pipeline, next, _) = looped.get_or_insert_with(|| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let wal = open(&dir);
+                    let log = RaftLog::with_config(DiskStorage::new(Arc::clone(&wal)), config)
+                        .expect("log");
+                    (log, Pipeline::new(wal), 1, dir)
+                });
                 b.iter(|| {
-                    next = log.append(&batch(&payload, next, n)).expect("append") + 1;
+                    *next = log.append(&batch(&payload, *next, n)).expect("append") + 1;
                     assert!(log.has_ready());
                     let rd = log.ready_without_accept().expect("ready");
                     log.accept_ready(&rd).expect("accept");

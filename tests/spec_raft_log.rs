@@ -238,6 +238,41 @@ fn maybe_append_never_overwrites_a_committed_entry() {
     );
 }
 
+/// The term before a batch may live in storage, the rest of the batch in the unstable tail:
+/// both are checked, and a rejected batch changes nothing.
+#[test]
+fn a_batch_after_stable_entries_is_checked_against_storage_and_within() {
+    let storage = MemStorage::new();
+    storage.append(&ents(&[(1, 1), (2, 2), (3, 3)])).unwrap();
+    let mut log = log_over(&storage);
+    let first = log.append(&ents(&[(4, 2)])).unwrap_err();
+    assert!(
+        matches!(
+            first,
+            Error::TermRegression {
+                index: 4,
+                term: 2,
+                prev_term: 3
+            }
+        ),
+        "{first:?}"
+    );
+    let inner = log.append(&ents(&[(4, 3), (5, 4), (6, 3)])).unwrap_err();
+    assert!(
+        matches!(
+            inner,
+            Error::TermRegression {
+                index: 6,
+                term: 3,
+                prev_term: 4
+            }
+        ),
+        "{inner:?}"
+    );
+    assert_eq!(all(&log), [(1, 1), (2, 2), (3, 3)]);
+    assert!(log.unstable().entries().is_empty());
+}
+
 #[test]
 fn maybe_append_rejects_entries_that_do_not_follow_prev() {
     let mut log = fresh_with(&[(1, 1), (2, 2), (3, 3)]);

@@ -121,21 +121,21 @@ impl Shared {
 }
 
 impl State {
+    /// How many of the oldest pending writes are durable.
+    fn durable_count(&self) -> usize {
+        self.pending
+            .partition_point(|(lsn, _)| *lsn <= self.durable)
+    }
+
     /// True if an acknowledgement or an error is ready to be handed out.
     fn has_news(&self) -> bool {
-        self.poisoned
-            || self
-                .pending
-                .front()
-                .is_some_and(|(lsn, _)| *lsn <= self.durable)
+        self.poisoned || self.durable_count() > 0
     }
 
     /// Hands out the acknowledgements of durable writes, else the failure. After a failure,
     /// writes not yet known durable are never acknowledged.
     fn take(&mut self) -> Result<Vec<PersistAck>> {
-        let n = self
-            .pending
-            .partition_point(|(lsn, _)| *lsn <= self.durable);
+        let n = self.durable_count();
         if n > 0 {
             return Ok(self.pending.drain(..n).map(|(_, ack)| ack).collect());
         }
@@ -196,12 +196,9 @@ impl<W: LogWriter> Pipeline<W> {
         let unwatched: Vec<Lsn> = {
             let mut state = self.shared.state();
             let watched = state.watched.max(state.durable);
-            let lsns: Vec<Lsn> = state
-                .pending
-                .iter()
-                .map(|(lsn, _)| *lsn)
-                .filter(|lsn| *lsn > watched)
-                .collect();
+            // Lsns increase, so the unwatched writes are a suffix.
+            let first = state.pending.partition_point(|(lsn, _)| *lsn <= watched);
+            let lsns: Vec<Lsn> = state.pending.range(first..).map(|(lsn, _)| *lsn).collect();
             if let Some(&newest) = lsns.last() {
                 state.watched = newest;
             }
@@ -239,10 +236,7 @@ impl<W: LogWriter> Pipeline<W> {
     /// Writes submitted and not yet durable.
     pub fn in_flight(&self) -> usize {
         let state = self.shared.state();
-        state.pending.len()
-            - state
-                .pending
-                .partition_point(|(lsn, _)| *lsn <= state.durable)
+        state.pending.len() - state.durable_count()
     }
 
     /// The writer underneath.

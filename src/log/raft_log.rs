@@ -323,8 +323,9 @@ impl<S: Storage> RaftLog<S> {
                 found: first.index,
             });
         }
-        // `first.index - 1 >= committed >= first_index - 1`, so its term is in the log.
-        check_batch(self.term(first.index - 1)?, ents)?;
+        // `first.index - 1 >= committed >= first_index - 1`, so its term is in the log. Only the
+        // first entry needs it: `truncate_and_append` checks the rest of the batch itself.
+        check_batch(self.term(first.index - 1)?, std::slice::from_ref(first))?;
         self.unstable.truncate_and_append(ents)?;
         self.check_invariants();
         self.last_index()
