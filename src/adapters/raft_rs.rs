@@ -614,12 +614,8 @@ impl Pipeline {
             node.advance_apply();
         }
         let mut released = Vec::new();
-        while let Some((number, _)) = self.held.front()
-            && *number <= durable
-        {
-            if let Some((_, messages)) = self.held.pop_front() {
-                released.extend(messages);
-            }
+        while let Some((_, messages)) = self.held.pop_front_if(|(number, _)| *number <= durable) {
+            released.extend(messages);
         }
         Ok(released)
     }
