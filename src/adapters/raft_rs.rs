@@ -191,10 +191,7 @@ impl RaftRsStorage {
     /// index; a protobuf or write error.
     pub fn append(&self, entries: &[eraftpb::Entry]) -> raft::Result<Lsn> {
         self.write(&Batch {
-            entries: entries
-                .iter()
-                .map(to_wal_entry)
-                .collect::<raft::Result<_>>()?,
+            entries: to_wal_entries(entries)?,
             ..Batch::default()
         })
     }
@@ -289,11 +286,7 @@ impl RaftRsStorage {
             } else {
                 Some(to_wal_snapshot_meta(snapshot.get_metadata())?)
             },
-            entries: rd
-                .entries()
-                .iter()
-                .map(to_wal_entry)
-                .collect::<raft::Result<_>>()?,
+            entries: to_wal_entries(rd.entries())?,
             hard_state: rd.hs().map(to_wal_hard_state),
         };
         if batch.snapshot.is_none() && batch.entries.is_empty() && batch.hard_state.is_none() {
@@ -621,12 +614,8 @@ impl Pipeline {
             node.advance_apply();
         }
         let mut released = Vec::new();
-        while let Some((number, _)) = self.held.front()
-            && *number <= durable
-        {
-            if let Some((_, messages)) = self.held.pop_front() {
-                released.extend(messages);
-            }
+        while let Some((_, messages)) = self.held.pop_front_if(|(number, _)| *number <= durable) {
+            released.extend(messages);
         }
         Ok(released)
     }
@@ -636,8 +625,11 @@ fn encode(message: &impl protobuf::Message) -> raft::Result<Bytes> {
     Ok(Bytes::from(message.write_to_bytes()?))
 }
 
-fn to_wal_entry(entry: &eraftpb::Entry) -> raft::Result<Entry> {
-    Ok(Entry::new(entry.index, entry.term, encode(entry)?))
+fn to_wal_entries(entries: &[eraftpb::Entry]) -> raft::Result<Vec<Entry>> {
+    entries
+        .iter()
+        .map(|entry| Ok(Entry::new(entry.index, entry.term, encode(entry)?)))
+        .collect()
 }
 
 fn to_raft_entry(entry: &Entry) -> raft::Result<eraftpb::Entry> {

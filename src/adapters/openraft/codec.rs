@@ -82,7 +82,6 @@ pub trait LogCodec: RaftTypeConfig<NodeId = u64, Entry = openraft::Entry<Self>> 
     fn decode_node(bytes: &[u8]) -> Result<Self::Node, DecodeError>;
 }
 
-/// Bytes before the payload: the leader node id and the payload kind.
 /// [`LogCodec::encode_node`] for openraft's [`BasicNode`]: its address as UTF-8.
 pub fn encode_basic_node(node: &BasicNode, out: &mut Vec<u8>) {
     out.extend_from_slice(node.addr.as_bytes());
@@ -99,6 +98,7 @@ pub fn decode_basic_node(bytes: &[u8]) -> Result<BasicNode, DecodeError> {
     Ok(BasicNode::new(addr))
 }
 
+/// Bytes before the payload: the leader node id and the payload kind.
 const HEADER_LEN: usize = 8 + 1;
 
 const KIND_BLANK: u8 = 0;
