@@ -8,7 +8,7 @@
 
 mod common;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput};
 use raftwal::{Options, Wal};
 
 const ENTRY_SIZE: u64 = 1 << 10;
@@ -44,9 +44,4 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = recovery
-}
-criterion_main!(benches);
+common::main!(recovery);

@@ -1,6 +1,7 @@
 //! What the bench files share: the workload code of `raftwal bench` (the raw baseline and the
-//! log writers, included by path so both measure the same thing), temp dirs and small criterion
-//! settings that keep a full `cargo bench` within a few minutes.
+//! log writers, included by path so both measure the same thing), temp dirs, and small criterion
+//! settings, with the `main!` that applies them, that keep a full `cargo bench` within a few
+//! minutes.
 #![allow(
     dead_code,
     unused_imports,
@@ -34,6 +35,19 @@ pub fn criterion() -> Criterion {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
 }
+
+/// The bench binary's `main`: runs `$target`s with the [`criterion`] settings.
+macro_rules! main {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = common::criterion();
+            targets = $($target),+
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+pub(crate) use main;
 
 // NB: criterion calls a bench's closure only when its id passes the command line's filter, so
 // benches make their files inside it, once (`Option::get_or_insert_with`), not before it.
