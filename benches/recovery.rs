@@ -28,7 +28,7 @@ fn recovery(c: &mut Criterion) {
     let mut group = c.benchmark_group("recovery");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Bytes(bytes));
-    let settings = format!("entries={count}/size=1KiB");
+    let settings = format!("entries={count}/size={}", common::size_label(ENTRY_SIZE));
     group.bench_function(format!("raw/read/{settings}"), |b| {
         b.iter(|| common::read_sequential(&raw_path, bytes, &mut buf).expect("raw read"));
     });
