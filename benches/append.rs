@@ -8,7 +8,7 @@ mod common;
 use std::time::Instant;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use raftwal::Options;
 
 /// (entry payload bytes, entries per batch).
@@ -67,9 +67,4 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = append
-}
-criterion_main!(benches);
+common::main!(append);

@@ -10,7 +10,7 @@ mod common;
 use std::time::Instant;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use raftwal::Options;
 
 const SIZES: [u64; 2] = [128, 1 << 10];
@@ -54,9 +54,4 @@ fn group_commit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = group_commit
-}
-criterion_main!(benches);
+common::main!(group_commit);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput};
 use raftwal::{Options, Wal};
 
 /// (entry payload bytes, entries): 32 MiB each.
@@ -47,9 +47,4 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = read
-}
-criterion_main!(benches);
+common::main!(read);

@@ -10,7 +10,7 @@ mod common;
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use raftwal::testing::{Record, decode_frame, encode_frame};
 use raftwal::{Batch, Entry};
 
@@ -54,9 +54,4 @@ fn record(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = record
-}
-criterion_main!(benches);
+common::main!(record);

@@ -8,7 +8,7 @@
 
 mod common;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput};
 use raftwal::{Options, Wal};
 
 const ENTRY_SIZE: u64 = 1 << 10;
@@ -28,7 +28,7 @@ fn recovery(c: &mut Criterion) {
     let mut group = c.benchmark_group("recovery");
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Bytes(bytes));
-    let settings = format!("entries={count}/size=1KiB");
+    let settings = format!("entries={count}/size={}", common::size_label(ENTRY_SIZE));
     group.bench_function(format!("raw/read/{settings}"), |b| {
         b.iter(|| common::read_sequential(&raw_path, bytes, &mut buf).expect("raw read"));
     });
@@ -44,9 +44,4 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::criterion();
-    targets = recovery
-}
-criterion_main!(benches);
+common::main!(recovery);

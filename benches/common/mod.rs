@@ -1,6 +1,7 @@
-//! What the bench files share: the workload code of `raftwal bench` (the raw baseline and the
-//! log writers, included by path so both measure the same thing), temp dirs and small criterion
-//! settings that keep a full `cargo bench` within a few minutes.
+//! What the bench files share: the workload code and size labels of `raftwal bench` (the raw
+//! baseline and the log writers, included by path so both measure the same thing), temp dirs,
+//! and small criterion settings, with the `main!` that applies them, that keep a full
+//! `cargo bench` within a few minutes.
 #![allow(
     dead_code,
     unused_imports,
@@ -9,6 +10,8 @@
 
 #[path = "../../cli/src/shared/mod.rs"]
 mod shared;
+#[path = "../../cli/src/units.rs"]
+mod units;
 
 use std::time::Duration;
 
@@ -34,6 +37,19 @@ pub fn criterion() -> Criterion {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
 }
+
+/// The bench binary's `main`: runs `$target`s with the [`criterion`] settings.
+macro_rules! main {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = common::criterion();
+            targets = $($target),+
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+pub(crate) use main;
 
 // NB: criterion calls a bench's closure only when its id passes the command line's filter, so
 // benches make their files inside it, once (`Option::get_or_insert_with`), not before it.
@@ -98,11 +114,7 @@ pub fn settings(size: u64, batch: u64) -> String {
     format!("size={}/batch={batch}", size_label(size))
 }
 
-/// A size as a bench id shows it: `128B`, `16KiB`.
+/// A size as a bench id shows it: `raftwal bench`'s label without the space, `128B`, `16KiB`.
 pub fn size_label(size: u64) -> String {
-    if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
-        format!("{}KiB", size >> 10)
-    } else {
-        format!("{size}B")
-    }
+    units::format_size(size).replace(' ', "")
 }
