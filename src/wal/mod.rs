@@ -494,6 +494,7 @@ impl Wal {
         check: impl FnOnce(&LogState) -> Result<Effect>,
         apply: impl FnOnce(&mut LogState, &Written) -> bool,
     ) -> Result<Lsn> {
+        let _appending = self.ctx.sync.begin_append();
         let mut writer = lock(&self.writer);
         self.ctx.sync.check_write()?;
         writer.check_preparation(&self.ctx)?;
