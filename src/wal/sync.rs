@@ -196,10 +196,10 @@ impl SyncPoint {
         mut progress: MutexGuard<'a, Progress>,
     ) -> Result<MutexGuard<'a, Progress>> {
         progress.leader = true;
-        // NB: an append under way may be held up by a rotation (two syncs, perhaps waiting for
-        // the next segment); the rotation's syncs make the frames written so far durable too.
         progress = self.gather(progress, |p| p.waiting.iter().any(|&w| w <= p.synced));
-        // NB: only the appends begun by now, so that a stream of them cannot hold it back.
+        // NB: only the appends begun by now, so that a stream of them cannot hold it back. One
+        // may be held up by a rotation (two syncs, perhaps a wait for the next segment); the
+        // rotation's syncs make every frame written before it durable too.
         let goal = self.begun.load(Ordering::Acquire);
         progress = self.gather(progress, |p| p.ended < goal);
         let target = progress.written;
