@@ -38,10 +38,38 @@ struct Progress {
     leader: bool,
     /// Appends ended (written, refused or failed). Invariant: `ended <= SyncPoint::begun`.
     ended: u64,
-    /// The leader waits on `SyncPoint::gathered` for appends to end.
-    gathering: bool,
+    /// What the leader waits for on `SyncPoint::gathered` before it syncs.
+    gathering: Gathering,
     /// The Lsns of the callers waiting for a leader's sync, one per caller.
     waiting: Vec<u64>,
+}
+
+/// What a leader lets finish before it syncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gathering {
+    Nothing,
+    /// The callers the last sync released leave.
+    Departures,
+    /// Appends end until `goal` have ended since open.
+    Appends {
+        goal: u64,
+    },
+}
+
+impl Progress {
+    /// Whether the leader still waits for `what`.
+    fn pending(&self, what: Gathering) -> bool {
+        match what {
+            Gathering::Nothing => false,
+            Gathering::Departures => self.waiting.iter().any(|&w| w <= self.synced),
+            Gathering::Appends { goal } => self.ended < goal,
+        }
+    }
+
+    /// Whether the leader waits for something that has just finished.
+    fn leader_may_go(&self) -> bool {
+        self.gathering != Gathering::Nothing && !self.pending(self.gathering)
+    }
 }
 
 /// The meeting point of writers, syncers and the poison latch.
@@ -70,7 +98,7 @@ impl SyncPoint {
                 synced: lsn,
                 leader: false,
                 ended: 0,
-                gathering: false,
+                gathering: Gathering::Nothing,
                 waiting: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -180,7 +208,7 @@ impl SyncPoint {
         if let Some(at) = progress.waiting.iter().position(|&w| w == lsn) {
             progress.waiting.swap_remove(at);
         }
-        if progress.gathering {
+        if progress.leader_may_go() {
             self.gathered.notify_one();
         }
         progress
@@ -196,12 +224,12 @@ impl SyncPoint {
         mut progress: MutexGuard<'a, Progress>,
     ) -> Result<MutexGuard<'a, Progress>> {
         progress.leader = true;
-        progress = self.gather(progress, |p| p.waiting.iter().any(|&w| w <= p.synced));
+        progress = self.gather(progress, Gathering::Departures);
         // NB: only the appends begun by now, so that a stream of them cannot hold it back. One
         // may be held up by a rotation (two syncs, perhaps a wait for the next segment); the
         // rotation's syncs make every frame written before it durable too.
         let goal = self.begun.load(Ordering::Acquire);
-        progress = self.gather(progress, |p| p.ended < goal);
+        progress = self.gather(progress, Gathering::Appends { goal });
         let target = progress.written;
         let file = Arc::clone(&progress.file);
         let path = progress.path.clone();
@@ -225,20 +253,20 @@ impl SyncPoint {
         result.map(|()| progress)
     }
 
-    /// Waits on `gathered` while `pending` holds and the log is not poisoned.
+    /// Waits on `gathered` until `what` has finished or the log is poisoned.
     fn gather<'a>(
         &'a self,
         mut progress: MutexGuard<'a, Progress>,
-        pending: impl Fn(&Progress) -> bool,
+        what: Gathering,
     ) -> MutexGuard<'a, Progress> {
-        while pending(&progress) && self.check().is_ok() {
-            progress.gathering = true;
+        while progress.pending(what) && self.check().is_ok() {
+            progress.gathering = what;
             progress = self
                 .gathered
                 .wait(progress)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        progress.gathering = false;
+        progress.gathering = Gathering::Nothing;
         progress
     }
 }
@@ -251,7 +279,7 @@ impl Drop for Appending<'_> {
     fn drop(&mut self) {
         let mut progress = lock(&self.0.progress);
         progress.ended += 1;
-        if progress.gathering {
+        if progress.leader_may_go() {
             self.0.gathered.notify_one();
         }
     }

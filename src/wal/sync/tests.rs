@@ -97,7 +97,7 @@ fn until(point: &SyncPoint, reached: impl Fn(&Progress) -> bool) {
 
 /// Spins until the leader either gathers or begins its sync.
 fn until_gathering_or_synced(point: &SyncPoint, file: &GatedFile) {
-    while !lock(&point.progress).gathering && file.begun() == 0 {
+    while lock(&point.progress).gathering == Gathering::Nothing && file.begun() == 0 {
         thread::yield_now();
     }
 }
