@@ -186,11 +186,11 @@ impl SyncPoint {
             if lsn > progress.written {
                 return Err(Error::InvalidCall("sync: that Lsn was never issued"));
             }
-            progress = if progress.leader {
-                self.follow(progress, lsn)
-            } else {
-                self.lead(progress)?
-            };
+            if !progress.leader {
+                // NB: `lsn <= written <= target`: the leader's own sync covers it.
+                return self.lead(progress);
+            }
+            progress = self.follow(progress, lsn);
         }
     }
 
@@ -219,10 +219,7 @@ impl SyncPoint {
     ///
     /// # Errors
     /// As [`SyncPoint::sync`].
-    fn lead<'a>(
-        &'a self,
-        mut progress: MutexGuard<'a, Progress>,
-    ) -> Result<MutexGuard<'a, Progress>> {
+    fn lead<'a>(&'a self, mut progress: MutexGuard<'a, Progress>) -> Result<()> {
         progress.leader = true;
         progress = self.gather(progress, Gathering::Departures);
         // NB: only the appends begun by now, so that a stream of them cannot hold it back. One
@@ -244,13 +241,16 @@ impl SyncPoint {
                 }
             })
         });
-        let mut progress = lock(&self.progress);
-        progress.leader = false;
-        if result.is_ok() {
-            progress.synced = progress.synced.max(target);
+        {
+            let mut progress = lock(&self.progress);
+            progress.leader = false;
+            if result.is_ok() {
+                progress.synced = progress.synced.max(target);
+            }
         }
+        // NB: after the unlock, so that the callers woken do not wait for the lock at once.
         self.changed.notify_all();
-        result.map(|()| progress)
+        result
     }
 
     /// Waits on `gathered` until `what` has finished or the log is poisoned.
