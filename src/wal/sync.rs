@@ -36,41 +36,22 @@ struct Progress {
     synced: u64,
     /// A leader is syncing now, or gathering the appends under way before it syncs.
     leader: bool,
-    /// Appends ended (written, refused or failed). Invariant: `ended <= SyncPoint::begun`.
-    ended: u64,
-    /// What the leader waits for on `SyncPoint::gathered` before it syncs.
-    gathering: Gathering,
+    /// The leader waits on `SyncPoint::gathered` for the callers the last sync released to
+    /// leave.
+    awaiting_departures: bool,
     /// The Lsns of the callers waiting for a leader's sync, one per caller.
     waiting: Vec<u64>,
 }
 
-/// What a leader lets finish before it syncs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Gathering {
-    Nothing,
-    /// The callers the last sync released leave.
-    Departures,
-    /// Appends end until `goal` have ended since open.
-    Appends {
-        goal: u64,
-    },
-}
-
 impl Progress {
-    /// Whether the leader still waits for `what`.
-    fn pending(&self, what: Gathering) -> bool {
-        match what {
-            Gathering::Nothing => false,
-            Gathering::Departures => self.waiting.iter().any(|&w| w <= self.synced),
-            Gathering::Appends { goal } => self.ended < goal,
-        }
-    }
-
-    /// Whether the leader waits for something that has just finished.
-    fn leader_may_go(&self) -> bool {
-        self.gathering != Gathering::Nothing && !self.pending(self.gathering)
+    /// Whether a caller the last sync released has yet to leave.
+    fn departing(&self) -> bool {
+        self.waiting.iter().any(|&w| w <= self.synced)
     }
 }
+
+/// [`SyncPoint::goal`] when the leader waits for no append.
+const NO_GOAL: u64 = u64::MAX;
 
 /// The meeting point of writers, syncers and the poison latch.
 #[derive(Debug)]
@@ -78,9 +59,13 @@ pub(crate) struct SyncPoint {
     progress: Mutex<Progress>,
     /// Signalled when `synced` moves or a leader steps down.
     changed: Condvar,
-    /// Appends begun. Counted without the lock, so that an append costs no wait here.
+    /// Appends begun, and ended (written, refused or failed). Counted without the lock, so
+    /// that an append never waits for it. Invariant: `ended <= begun`.
     begun: AtomicU64,
-    /// Signalled when an append ends while the leader is gathering.
+    ended: AtomicU64,
+    /// The leader waits until this many appends have ended; [`NO_GOAL`] when it does not.
+    goal: AtomicU64,
+    /// Signalled when what the leader waits for before it syncs has finished.
     gathered: Condvar,
     poisoned: AtomicBool,
     /// A failure of background upkeep, reported by the next write.
@@ -97,12 +82,13 @@ impl SyncPoint {
                 path,
                 synced: lsn,
                 leader: false,
-                ended: 0,
-                gathering: Gathering::Nothing,
+                awaiting_departures: false,
                 waiting: Vec::new(),
             }),
             changed: Condvar::new(),
             begun: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            goal: AtomicU64::new(NO_GOAL),
             gathered: Condvar::new(),
             poisoned: AtomicBool::new(false),
             deferred: Mutex::new(None),
@@ -139,7 +125,7 @@ impl SyncPoint {
     /// Announces an append: a leader about to sync waits until it ends (the guard drops), so
     /// that its frame shares the sync instead of waiting for the next one.
     pub(crate) fn begin_append(&self) -> Appending<'_> {
-        self.begun.fetch_add(1, Ordering::AcqRel);
+        self.begun.fetch_add(1, Ordering::SeqCst);
         Appending(self)
     }
 
@@ -208,7 +194,7 @@ impl SyncPoint {
         if let Some(at) = progress.waiting.iter().position(|&w| w == lsn) {
             progress.waiting.swap_remove(at);
         }
-        if progress.leader_may_go() {
+        if progress.awaiting_departures && !progress.departing() {
             self.gathered.notify_one();
         }
         progress
@@ -221,12 +207,19 @@ impl SyncPoint {
     /// As [`SyncPoint::sync`].
     fn lead<'a>(&'a self, mut progress: MutexGuard<'a, Progress>) -> Result<()> {
         progress.leader = true;
-        progress = self.gather(progress, Gathering::Departures);
+        progress.awaiting_departures = true;
+        progress = self.gather(progress, Progress::departing);
+        progress.awaiting_departures = false;
         // NB: only the appends begun by now, so that a stream of them cannot hold it back. One
         // may be held up by a rotation (two syncs, perhaps a wait for the next segment); the
         // rotation's syncs make every frame written before it durable too.
-        let goal = self.begun.load(Ordering::Acquire);
-        progress = self.gather(progress, Gathering::Appends { goal });
+        let goal = self.begun.load(Ordering::SeqCst);
+        // NB: a handshake with `Appending::drop`, all SeqCst: either the leader sees the last
+        // append end, or that append sees the goal and wakes it (taking the lock first, which
+        // the leader holds until it waits, so the wake-up cannot come too early).
+        self.goal.store(goal, Ordering::SeqCst);
+        progress = self.gather(progress, |_| self.ended.load(Ordering::SeqCst) < goal);
+        self.goal.store(NO_GOAL, Ordering::SeqCst);
         let target = progress.written;
         let file = Arc::clone(&progress.file);
         let path = progress.path.clone();
@@ -253,20 +246,18 @@ impl SyncPoint {
         result
     }
 
-    /// Waits on `gathered` until `what` has finished or the log is poisoned.
+    /// Waits on `gathered` while `pending` holds and the log is not poisoned.
     fn gather<'a>(
         &'a self,
         mut progress: MutexGuard<'a, Progress>,
-        what: Gathering,
+        pending: impl Fn(&Progress) -> bool,
     ) -> MutexGuard<'a, Progress> {
-        while progress.pending(what) && self.check().is_ok() {
-            progress.gathering = what;
+        while pending(&progress) && self.check().is_ok() {
             progress = self
                 .gathered
                 .wait(progress)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        progress.gathering = Gathering::Nothing;
         progress
     }
 }
@@ -277,10 +268,11 @@ pub(crate) struct Appending<'a>(&'a SyncPoint);
 
 impl Drop for Appending<'_> {
     fn drop(&mut self) {
-        let mut progress = lock(&self.0.progress);
-        progress.ended += 1;
-        if progress.leader_may_go() {
-            self.0.gathered.notify_one();
+        let point = self.0;
+        let ended = point.ended.fetch_add(1, Ordering::SeqCst) + 1;
+        if ended >= point.goal.load(Ordering::SeqCst) {
+            let _progress = lock(&point.progress);
+            point.gathered.notify_one();
         }
     }
 }

@@ -97,7 +97,10 @@ fn until(point: &SyncPoint, reached: impl Fn(&Progress) -> bool) {
 
 /// Spins until the leader either gathers or begins its sync.
 fn until_gathering_or_synced(point: &SyncPoint, file: &GatedFile) {
-    while lock(&point.progress).gathering == Gathering::Nothing && file.begun() == 0 {
+    while !lock(&point.progress).awaiting_departures
+        && point.goal.load(Ordering::SeqCst) == NO_GOAL
+        && file.begun() == 0
+    {
         thread::yield_now();
     }
 }
