@@ -450,6 +450,13 @@ pub(crate) fn decode_header(bytes: &[u8], salt: u64) -> Result<FrameHeader, Deco
     })
 }
 
+/// The Lsn field of the frame that would start at `bytes`, unchecked: a cheap filter before
+/// [`decode_header`] when searching stale bytes for frames. `None` if `bytes` is too short.
+pub(crate) fn peek_lsn(bytes: &[u8]) -> Option<u64> {
+    let field = bytes.get(LSN_OFFSET..LSN_OFFSET + 8)?;
+    field.try_into().ok().map(u64::from_le_bytes)
+}
+
 /// Decodes the frame at the start of `buf`. Payloads come back as slices of `buf`.
 ///
 /// # Errors

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::error::DecodeError;
-use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame};
+use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader};
 
 /// Where and why the frames of a segment stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,31 +93,75 @@ impl Iterator for Frames<'_> {
     }
 }
 
+/// Lsns a frame found past a stop may carry, from the first lost one on. No log holds more
+/// frames than this past a stop (it would be 32 TiB of frame headers), and an Lsn field
+/// outside the window costs a search a compare instead of a checksum.
+const LSN_WINDOW: u64 = 1 << 40;
+
+/// Valid frames of `salt` at or after `from` (at every aligned offset) whose Lsn is at least
+/// `first_lsn`, in file order: what this segment's writer may have left past a stop.
+///
+/// Frames of an earlier life of a recycled file never qualify: they carry another salt, and
+/// lower Lsns (the log's Lsns only grow, and a file is recycled only after a durable purge
+/// newer than all of its frames).
+///
+/// Cost: zero runs are skipped a block at a time; any other aligned offset costs a compare of
+/// its Lsn field, and a checksum only when that falls in the window.
+fn frames_from(
+    buf: &Bytes,
+    salt: u64,
+    from: u64,
+    first_lsn: u64,
+) -> impl Iterator<Item = (u64, FrameHeader)> + '_ {
+    let lsns = first_lsn..first_lsn.saturating_add(LSN_WINDOW);
+    let mut pos = from.next_multiple_of(FRAME_ALIGN);
+    std::iter::from_fn(move || {
+        while let Some(rest) = usize::try_from(pos).ok().and_then(|at| buf.get(at..)) {
+            if rest.len() < FRAME_HEADER_LEN {
+                return None;
+            }
+            let skip = record::first_nonzero(rest)?;
+            if skip >= FRAME_ALIGN as usize {
+                pos += (skip as u64 / FRAME_ALIGN) * FRAME_ALIGN;
+                continue;
+            }
+            let at = pos;
+            pos += FRAME_ALIGN;
+            if !record::peek_lsn(rest).is_some_and(|lsn| lsns.contains(&lsn)) {
+                continue;
+            }
+            if let Ok(header) = record::decode_header(rest, salt)
+                && record::decode(&buf.slice_ref(rest), salt).is_ok()
+            {
+                return Some((at, header));
+            }
+        }
+        None
+    })
+}
+
 /// Looks past a stop for proof that it is damaged acknowledged data: a valid frame at or after
 /// `from` whose durability proof covers frame `lost_lsn` (it was written after a sync that made
 /// `lost_lsn` durable). Returns the offset of the first such frame.
 ///
-/// Cost: a checksum of 32 bytes at every aligned offset holding non-zero bytes; zero runs are
-/// skipped.
+/// Cost: as [`frames_from`].
 pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Option<u64> {
-    let mut pos = from.next_multiple_of(FRAME_ALIGN);
-    while let Some(rest) = usize::try_from(pos).ok().and_then(|at| buf.get(at..)) {
-        if rest.len() < FRAME_HEADER_LEN {
-            return None;
-        }
-        let skip = record::first_nonzero(rest)?;
-        if skip >= FRAME_ALIGN as usize {
-            pos += (skip as u64 / FRAME_ALIGN) * FRAME_ALIGN;
-            continue;
-        }
-        let proves = record::decode_header(rest, salt).is_ok_and(|h| h.synced_lsn >= lost_lsn)
-            && record::decode(&buf.slice_ref(rest), salt).is_ok();
-        if proves {
-            return Some(pos);
-        }
-        pos += FRAME_ALIGN;
-    }
-    None
+    frames_from(buf, salt, from, lost_lsn)
+        .find(|(_, header)| header.synced_lsn >= lost_lsn)
+        .map(|(at, _)| at)
+}
+
+/// End of the last valid frame of `salt` at or after `from` with an Lsn of at least
+/// `first_lsn` (`from` if there is none): in a recycled segment, the end of what the current
+/// life wrote past a stop, which recovery must zero. Left there, such a frame would be read
+/// back as soon as the writer, continuing at the stop with other frames, brought the log's
+/// Lsns up to its own.
+///
+/// Cost: as [`frames_from`].
+pub(crate) fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
+    frames_from(buf, salt, from, first_lsn)
+        .last()
+        .map_or(from, |(at, header)| (at + header.frame_len()).max(from))
 }
 
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.

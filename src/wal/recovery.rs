@@ -29,8 +29,8 @@ use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
 use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
-    self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
-    torn_plausible,
+    self, FileName, Frames, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
+    last_frame_end, last_nonzero, torn_plausible,
 };
 
 /// A segment the read side can serve entries from.
@@ -38,6 +38,9 @@ use crate::segment::{
 pub(crate) struct SegmentFile {
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<dyn File>,
+    /// Counts this handle's clones and the maps of the file: the file is recycled only when
+    /// no reader is left.
+    pub(crate) readers: Readers,
 }
 
 /// Where a replayed frame is.
@@ -83,8 +86,10 @@ pub(crate) struct Recovered {
     pub(crate) active: Active,
     pub(crate) next_lsn: u64,
     pub(crate) segments: VecDeque<SegmentInfo>,
-    /// The active segment's successor, already prepared: zero-filled, synced and named.
-    pub(crate) prepared: Option<(PathBuf, Arc<dyn File>)>,
+    /// The active segment's successor, already prepared: synced and named.
+    pub(crate) prepared: Option<Prepared>,
+    /// Free files to build new segments from, durable under their free names.
+    pub(crate) pool: Vec<PathBuf>,
     pub(crate) report: RecoveryReport,
 }
 
@@ -100,18 +105,21 @@ struct Scanned {
 }
 
 impl Scanned {
-    /// Lists the segment for the read side and the writer.
+    /// Lists the segment for the read side and the writer; returns its reader count, for maps
+    /// of it to join.
     fn register(
         &self,
         files: &mut BTreeMap<u64, SegmentFile>,
         segments: &mut VecDeque<SegmentInfo>,
-    ) {
+    ) -> Readers {
         let (seq, path) = (self.seq, self.path.clone());
+        let readers = Readers::default();
         files.insert(
             seq,
             SegmentFile {
                 path: path.clone(),
                 file: Arc::clone(&self.file),
+                readers: readers.clone(),
             },
         );
         segments.push_back(SegmentInfo {
@@ -119,6 +127,18 @@ impl Scanned {
             first_index: self.header.first_index,
             path,
         });
+        readers
+    }
+}
+
+/// End of whatever the writer of segment `buf` (with `header`) left at or after `from`, Lsn
+/// `first_lsn` on, that is not part of the log: in a zeroed segment the last non-zero byte, in
+/// a recycled one the end of the last frame of its salt (its other bytes are stale, and stay).
+fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: u64) -> u64 {
+    if header.recycled {
+        last_frame_end(buf, header.salt, from, first_lsn)
+    } else {
+        last_nonzero(buf, from)
     }
 }
 
@@ -162,11 +182,41 @@ pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<Pa
         match segment::parse_name(&name) {
             FileName::Segment(seq) => seqs.push(seq),
             FileName::Temp => temps.push(dir.join(&name)),
-            FileName::Other => {}
+            FileName::Free(_) | FileName::Other => {}
         }
     }
     seqs.sort_unstable();
     Ok((seqs, temps))
+}
+
+/// The free files of `dir` to keep for reuse: up to `options.recycle_segments` of those no
+/// larger than a segment. The others go to `leftovers`.
+///
+/// # Errors
+/// [`Error::Io`] if the directory cannot be listed or a free file opened.
+fn free_files(
+    fs: &dyn Fs,
+    dir: &Path,
+    options: &Options,
+    leftovers: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>> {
+    let mut names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
+    names.sort_unstable();
+    let mut pool = Vec::new();
+    for name in names {
+        if !matches!(segment::parse_name(&name), FileName::Free(_)) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
+        let len = file.len().map_err(io_err(IoOp::Read, &path))?;
+        if pool.len() < options.recycle_segments && len <= options.segment_size {
+            pool.push(path);
+        } else {
+            leftovers.push(path);
+        }
+    }
+    Ok(pool)
 }
 
 /// Makes `dir` exist, durably.
@@ -192,6 +242,7 @@ fn create_first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<()
         seq: 1,
         salt: segment::new_salt(),
         first_index: 1,
+        recycled: false,
     };
     let mut bytes = header.encode().to_vec();
     let checkpoint = Record::Checkpoint(Checkpoint::default());
@@ -256,19 +307,18 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
                 return Err(stopped.damage());
             }
             let successor = replay.scanned.last().map(|tail| tail.seq + 1);
-            if prepared.is_none()
-                && successor == Some(seq)
-                && segment::is_unused_preparation(&buf, options.segment_size)
-            {
-                prepared = Some(path);
-            } else {
-                leftovers.push(path);
+            match segment::unused_preparation(&buf, options.segment_size) {
+                Some(recycled) if prepared.is_none() && successor == Some(seq) => {
+                    prepared = Some((path, recycled));
+                }
+                _ => leftovers.push(path),
             }
             continue;
         }
         replay.segment(seq, path, file, buf)?;
     }
-    replay.finish(leftovers, prepared).map(Some)
+    let pool = free_files(fs, dir, options, &mut leftovers)?;
+    replay.finish(leftovers, prepared, pool).map(Some)
 }
 
 /// What replay found, before anything is changed on disk.
@@ -287,8 +337,11 @@ pub(crate) struct Replayed {
     unproven: Option<FrameAt>,
     /// Files to remove: half-built, purged, or from a rotation that never finished.
     leftovers: Vec<PathBuf>,
-    /// The tail's successor, prepared and never used: kept for the next rotation.
-    prepared: Option<PathBuf>,
+    /// The tail's successor, prepared and never used: kept for the next rotation (with
+    /// whether it was recycled).
+    prepared: Option<(PathBuf, bool)>,
+    /// Free files kept for reuse.
+    pool: Vec<PathBuf>,
 }
 
 impl Replayed {
@@ -328,6 +381,7 @@ impl Replayed {
             torn_end,
             leftovers,
             prepared,
+            pool,
             ..
         } = self;
         let mut maps = BTreeMap::new();
@@ -341,9 +395,9 @@ impl Replayed {
                 rewrite(file.as_ref(), &s.path, range)?;
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
-            s.register(&mut files, &mut segments);
+            let readers = s.register(&mut files, &mut segments);
             if options.use_mmap {
-                maps.insert(s.seq, s.buf);
+                maps.insert(s.seq, readers.track(s.buf));
             }
         }
         // The writer continues in the tail: the read side serves it through the same handle.
@@ -352,7 +406,7 @@ impl Replayed {
             file: Arc::clone(&file),
             ..tail
         };
-        tail.register(&mut files, &mut segments);
+        let readers = tail.register(&mut files, &mut segments);
         let Scanned {
             seq,
             header,
@@ -361,7 +415,7 @@ impl Replayed {
             end,
             ..
         } = tail;
-        // Every frame lies in space zero-filled before use: the file's length.
+        // Every frame lies in space written and synced before use: the file's length.
         let capacity = buf.len() as u64;
         drop(buf);
         if torn_end > end {
@@ -383,10 +437,18 @@ impl Replayed {
         }
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
         let prepared = prepared
-            .map(|path| segment::open(fs, &path, OpenMode::ReadWrite).map(|file| (path, file)))
+            .map(|(path, recycled)| {
+                let file = segment::open(fs, &path, OpenMode::ReadWrite)?;
+                Ok::<_, Error>(Prepared {
+                    path,
+                    file,
+                    recycled,
+                })
+            })
             .transpose()?;
         if options.use_mmap {
-            maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
+            let map = segment::read_prefix(file.as_ref(), &path, end, true)?;
+            maps.insert(seq, readers.track(map));
         }
         attach_maps(&mut log, &maps);
         let active = Active {
@@ -404,6 +466,7 @@ impl Replayed {
             next_lsn,
             segments,
             prepared,
+            pool,
             report,
         })
     }
@@ -495,15 +558,19 @@ impl Replay {
                 }
             }
         }
-        if self.expect.is_some() && last_nonzero(&buf, end) != end {
+        let next_lsn = self.next_lsn.unwrap_or(u64::MAX);
+        if self.expect.is_some() && leftovers_end(&header, &buf, end, next_lsn) != end {
             return Err(malformed(&path, end, "bytes after the seal"));
         }
         if let Some(stop) = stopped {
             // Without later proof a stop is a torn tail, if a power cut could have made it.
-            let lost_lsn = self.next_lsn.unwrap_or(u64::MAX);
+            // In a recycled segment any stop could be: stale bytes fill every sector.
+            let lost_lsn = next_lsn;
             let from = stop.offset + FRAME_ALIGN;
             let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
-            let torn = stop.error.is_none() || torn_plausible(&buf, stop.offset, header.salt);
+            let torn = header.recycled
+                || stop.error.is_none()
+                || torn_plausible(&buf, stop.offset, header.salt);
             let stopped = Stopped {
                 path: path.clone(),
                 stop,
@@ -573,7 +640,12 @@ impl Replay {
         Ok(())
     }
 
-    fn finish(self, leftovers: Vec<PathBuf>, prepared: Option<PathBuf>) -> Result<Replayed> {
+    fn finish(
+        self,
+        leftovers: Vec<PathBuf>,
+        prepared: Option<(PathBuf, bool)>,
+        pool: Vec<PathBuf>,
+    ) -> Result<Replayed> {
         let Replay {
             log,
             next_lsn,
@@ -598,7 +670,7 @@ impl Replay {
             let what = "entries of a removed segment are in the log";
             return Err(malformed(&first, HEADER_LEN as u64, what));
         }
-        let torn_end = last_nonzero(&tail.buf, tail.end);
+        let torn_end = leftovers_end(&tail.header, &tail.buf, tail.end, stopped.lost_lsn);
         let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
         Ok(Replayed {
             log,
@@ -609,6 +681,7 @@ impl Replay {
             unproven: unproven.front().copied(),
             leftovers,
             prepared,
+            pool,
         })
     }
 }
