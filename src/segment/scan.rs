@@ -151,17 +151,29 @@ pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Op
         .map(|(at, _)| at)
 }
 
-/// End of the last valid frame of `salt` at or after `from` with an Lsn of at least
-/// `first_lsn` (`from` if there is none): in a recycled segment, the end of what the current
-/// life wrote past a stop, which recovery must zero. Left there, such a frame would be read
-/// back as soon as the writer, continuing at the stop with other frames, brought the log's
-/// Lsns up to its own.
+/// End of what the current life of a recycled segment wrote at or after `from`, a stop: the
+/// last valid frame of `salt` with an Lsn of at least `first_lsn`, or the frame at `from`
+/// itself if its header is valid (its body torn), clamped to the buffer; `from` if neither
+/// exists. Recovery zeroes up to there. Left in place, a whole frame would be read back as
+/// soon as the writer, continuing at the stop with other frames, brought the log's Lsns up to
+/// its own; the torn frame is zeroed so the report can name its bytes.
 ///
 /// Cost: as [`frames_from`].
 pub(crate) fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
+    let rest = usize::try_from(from)
+        .ok()
+        .and_then(|at| buf.get(at..))
+        .unwrap_or_default();
+    let torn_end = record::decode_header(rest, salt)
+        .ok()
+        .filter(|header| header.lsn >= first_lsn)
+        .map_or(from, |header| {
+            (from + header.frame_len()).min(buf.len() as u64)
+        });
     frames_from(buf, salt, from, first_lsn)
         .last()
-        .map_or(from, |(at, header)| (at + header.frame_len()).max(from))
+        .map_or(from, |(at, header)| at + header.frame_len())
+        .max(torn_end)
 }
 
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
@@ -296,6 +308,62 @@ mod tests {
             find_proof(&buf, SALT + 1, offsets[1] + 8, 2),
             None,
             "other salt"
+        );
+    }
+
+    #[test]
+    fn in_stale_bytes_only_frames_of_this_salt_and_life_are_found() {
+        // An earlier life (salt 7, Lsns 1..=6), written over by this one (salt 99) up to Lsn
+        // 11; frame 12 lost at the stop, frame 13 (proof of 11 only) left after it.
+        let mut old = vec![0u8; 16];
+        for lsn in 1..=6 {
+            let batch = Batch {
+                entries: vec![Entry::new(lsn, 1, vec![0xee; 90])],
+                ..Batch::default()
+            };
+            encode(&mut old, 7, lsn, 0, &Record::Batch(Cow::Owned(batch))).unwrap();
+        }
+        let old_len = (old.len() as u64 - 16) / 6;
+        let (new, offsets) = frames(&[(10, 9), (11, 10), (12, 11), (13, 11)]);
+        let new_len = offsets[1] - offsets[0];
+        let end_of_13 = offsets[3] + new_len;
+        let mut bytes = old.clone();
+        bytes[..end_of_13 as usize].copy_from_slice(&new[..end_of_13 as usize]);
+        let stop = offsets[2];
+        bytes[stop as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        assert!(
+            end_of_13 < 16 + 4 * old_len,
+            "stale frames are left after the new ones"
+        );
+        // (salt, first Lsn, end found)
+        let cases = [
+            (SALT, 12, end_of_13),
+            (SALT, 1, end_of_13),
+            (SALT, 14, stop),
+            (7, 1, 16 + 6 * old_len),
+            (7, 7, stop),
+        ];
+        for (salt, first, want) in cases {
+            let got = last_frame_end(&buf, salt, stop, first);
+            assert_eq!(got, want, "salt {salt}, from Lsn {first}");
+        }
+        assert_eq!(find_proof(&buf, SALT, stop + 8, 12), None);
+        assert_eq!(find_proof(&buf, SALT, stop + 8, 11), Some(offsets[3]));
+    }
+
+    #[test]
+    fn a_torn_frame_with_a_valid_header_is_measured_to_its_claimed_end() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        let len = offsets[1] - offsets[0];
+        bytes[offsets[0] as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        assert_eq!(last_frame_end(&buf, SALT, offsets[0], 1), offsets[1] + len);
+        let short = buf.slice(..offsets[0] as usize + 40);
+        assert_eq!(
+            last_frame_end(&short, SALT, offsets[0], 1),
+            short.len() as u64,
+            "clamped to the file"
         );
     }
 
