@@ -43,6 +43,8 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
         "1 KiB x 1/sync ",
         "1 KiB x 4/sync ",
         "1 KiB x 1/sync, 2 writers",
+        "128 B x 4/sync, growing",
+        "1 KiB x 4/sync, growing",
     ] {
         let line = run
             .stdout
@@ -59,6 +61,11 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
     );
     assert!(run.stdout.contains("x the raw read time"), "{}", run.stdout);
     assert!(run.stdout.contains("1 MiB segments"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("compacted behind the writer"),
+        "{}",
+        run.stdout
+    );
     let left = StdFs.list_dir(dir.path()).unwrap();
     assert!(left.is_empty(), "bench left {left:?} behind");
 }

@@ -101,7 +101,7 @@ impl BenchArgs {
 
     /// Rows the run prints, for the progress bar.
     fn steps(&self) -> u64 {
-        let per_size = self.batches.len() as u64 + u64::from(self.group_commit());
+        let per_size = self.batches.len() as u64 + 1 + u64::from(self.group_commit());
         per_size * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
     }
 }
@@ -136,7 +136,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
          after a warm-up slice on the log (at most {} syncs a side)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
-         ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",
+         ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n\
+         steady state, as a Raft node runs it: the log is compacted behind the writer (every half \
+         segment, purged to a segment behind the last entry: about 2 segments kept, purged ones \
+         recycled as new segments); rows marked \"growing\" never purge, so every segment is a \
+         new zero-filled file\n",
         root.path().display(),
         format_size(args.segment_size),
         args.rounds,
@@ -171,9 +175,14 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     for &size in &args.sizes {
         for &batch in &args.batches {
             measure(report::workload_name(size, batch, 1), &mut || {
-                workloads::batches(&setup, &mut raw, size, batch)
+                workloads::batches(&setup, &mut raw, size, batch, true)
             })?;
         }
+        let most = args.batches.iter().max().copied().unwrap_or(1);
+        measure(
+            format!("{}, growing", report::workload_name(size, most, 1)),
+            &mut || workloads::batches(&setup, &mut raw, size, most, false),
+        )?;
         if args.group_commit() {
             measure(report::workload_name(size, 1, args.writers), &mut || {
                 workloads::group(&setup, &mut raw, size, args.writers)
