@@ -179,7 +179,8 @@ pub(crate) fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) 
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
 pub(crate) const SECTOR: u64 = 512;
 
-/// Could the bad frame at `offset` be a write torn by a power cut, rather than damage?
+/// Could the bad frame at `offset` of a zero-filled segment be a write torn by a power cut,
+/// rather than damage? (In a recycled segment any could: stale bytes fill every sector.)
 ///
 /// Every frame is written into space that was zero-filled and synced first, so a sector a torn
 /// write did not reach still reads as zeros. The frame (its claimed extent if its header is

@@ -266,7 +266,7 @@ impl Wal {
     /// [`Error::SnapshotOutOfDate`], [`Error::InvalidCall`] for the rules above;
     /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails, or (once,
     /// writing nothing) if background upkeep failed since the last write: preparing the next
-    /// segment (ENOSPC shows here before the active segment is full) or deleting purged ones.
+    /// segment (ENOSPC shows here before the active segment is full) or retiring purged ones.
     pub fn append(&self, batch: &Batch) -> Result<Lsn> {
         let max = self.ctx.options.max_entry_size;
         self.commit(
@@ -342,8 +342,9 @@ impl Wal {
     /// Compacts the prefix up to and including `id.index`, keeping `id.term` as the term of the
     /// compaction point. `id.index` may lie beyond the last index (the log becomes empty and
     /// continues at `id.index + 1`). A point at or below the current one changes nothing.
-    /// Segments wholly below the new point are deleted by the background syncer once the
-    /// purge is durable.
+    /// Segments wholly below the new point are retired by the background syncer once the
+    /// purge is durable: kept as free files to become new segments (see
+    /// [`Options::recycle_segments`]) or deleted.
     ///
     /// # Errors
     /// [`Error::InvalidCall`] if `id.index` is in the log with a different term, and as

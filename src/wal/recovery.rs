@@ -8,7 +8,9 @@
 //! 2. The frames of the log stop at most once. Past the stop, a valid frame whose durability
 //!    proof (`synced_lsn`) covers the first lost frame means an acknowledged frame is damaged:
 //!    [`Error::Corrupt`]. Without such proof the stop is a torn tail: the bytes are zeroed and
-//!    reported, and any segment after it (a rotation that never finished) is removed.
+//!    reported, and any segment after it (a rotation that never finished) is removed. In a
+//!    recycled segment the bytes past the stop are stale, not zero: only the frames this
+//!    segment's writer left there are zeroed.
 //! 3. A sealed segment is never the last: its successor was durable before the seal was.
 //! 4. Frames no later frame proves durable are written again and synced before the log is
 //!    used: after a failed sync the page cache may show frames the disk never got, and a
