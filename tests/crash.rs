@@ -12,7 +12,9 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{History, LogState, Op, Workload, drive, env_u64, judge, open, small_options};
+use common::{
+    History, LogState, Op, Workload, drive, env_u64, judge, open, recycling_options, small_options,
+};
 use raftwal::fs::SimFs;
 use raftwal::fs::sim::{CrashPoint, ImageSpec, OpKind, SimRng};
 use raftwal::testing::decode_header;
@@ -371,9 +373,7 @@ fn recycled_segments(fs: &SimFs) -> usize {
 /// nothing acknowledged, fabricate nothing, and resurrect no stale frame.
 #[test]
 fn crash_images_of_a_log_that_recycles_its_segments() {
-    let mut options = small_options();
-    options.segment_size = 4 << 10;
-    options.max_entry_size = 1 << 10;
+    let options = recycling_options();
     let budget = env_u64("RAFTWAL_CRASH_IMAGES", 100_000) / 10;
     let mut counts = Counts::default();
     let mut recycled = 0;
