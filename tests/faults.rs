@@ -367,16 +367,16 @@ fn reopen_after_a_failed_seal_sync_keeps_what_it_acknowledges_after_a_power_cut(
 }
 
 /// The name's side of the same hole: a new log's first open whose directory sync failed. The
-/// segment's name may be in memory only, and the next directory sync would not write it; a
-/// reopen that took the log as made would lose what it acknowledged to a power cut.
+/// name may be in memory only, and the next directory sync would not write it; a reopen that
+/// took the log as made would lose what it acknowledged to a power cut.
 #[test]
 fn reopen_after_a_failed_directory_sync_at_creation_keeps_what_it_acknowledges() {
     let options = small_options();
     for seed in 0..16 {
         let fs = SimFs::new(seed);
-        // Directory syncs of a first open: the log directory's parent, then the first
-        // segment's name.
-        fs.inject(Fault::nth(OpKind::SyncDir, 1, FaultError::Eio));
+        // Directory syncs of a first open: the temporary directory, for the first segment's
+        // name; then the parent, for the log directory's name.
+        fs.inject(Fault::nth(OpKind::SyncDir, seed % 2, FaultError::Eio));
         let failed = common::open(&fs, &options);
         assert!(
             matches!(failed, Err(Error::Io { .. })),
@@ -439,16 +439,7 @@ fn real_kernel_data_sync_failure_poisons() {
     // Dropping waits for the next segment's preparation; the reopen keeps it, so no write but
     // the log's own goes to the device while it fails.
     drop(wal);
-    // NB: a child another test thread forks may hold the lock file's descriptor until it execs.
-    let mut reopened = raftwal::Wal::open(&dir, kernel_options());
-    for _ in 0..100 {
-        if !matches!(reopened, Err(Error::Locked { .. })) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        reopened = raftwal::Wal::open(&dir, kernel_options());
-    }
-    let (wal, _) = reopened.expect("reopen on ext4");
+    let (wal, _) = raftwal::Wal::open(&dir, kernel_options()).expect("reopen on ext4");
     let active = dir.join("0000000000000001.wal");
     let cut = rig.fail_writes_from(&active);
     let failed = wal.append_sync(&kernel_batch(acked + 1));
@@ -542,6 +533,7 @@ mod kernel {
 
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
 
     use tempfile::TempDir;
 
@@ -563,6 +555,10 @@ mod kernel {
         p.to_str().expect("temp paths are UTF-8")
     }
 
+    /// One rig at a time: a mount cannot be unmounted while a process forked by another test
+    /// thread still holds one of its files, between its fork and its exec.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
     /// A 128 MiB sparse ext4 image on a 24 MiB tmpfs, attached with one page per request and
     /// mounted.
     pub struct Rig {
@@ -572,6 +568,8 @@ mod kernel {
         pub mnt: PathBuf,
         /// Mount points to unmount on drop, innermost last.
         mounted: Vec<PathBuf>,
+        /// Held until the rig is torn down (fields drop after [`Drop::drop`]).
+        _alone: MutexGuard<'static, ()>,
     }
 
     impl Rig {
@@ -600,6 +598,7 @@ mod kernel {
                 loop_dev: None,
                 mnt,
                 mounted: Vec::new(),
+                _alone: ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner),
             };
             let backing = path_str(&rig.backing).to_owned();
             run(

@@ -544,8 +544,17 @@ fn free_files_of_another_segment_size_are_reused_only_if_they_fit() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (wal, _) = Wal::open(dir, options(16 << 10)).unwrap();
-    let last = compact_until_recycled(&wal, 1, 700, 0);
-    // Purge everything, so the segments behind the writer become free files.
+    let mut last = compact_until_recycled(&wal, 1, 700, 0);
+    // Two segments more without a purge, then purge everything: the segments behind the
+    // writer become free files (the preparer may take one).
+    for i in last + 1..=last + 50 {
+        wal.append_sync(&Batch {
+            entries: vec![entry(i, 700)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    last += 50;
     let purge = wal.purge_to(EntryId::new(1, last)).unwrap();
     wal.sync(purge).unwrap();
     drop(wal);
