@@ -52,7 +52,9 @@ const BODY_CRC_OFFSET: usize = HEADER_CRC_OFFSET + 4;
 const BODY_LEN_OFFSET: usize = BODY_CRC_OFFSET + 4;
 const KIND_OFFSET: usize = BODY_LEN_OFFSET + 4;
 const RESERVED_OFFSET: usize = KIND_OFFSET + 1;
-const LSN_OFFSET: usize = RESERVED_OFFSET + 3;
+/// Offset of the Lsn field in a frame: a search of stale bytes for frames compares it before
+/// any checksum.
+pub(crate) const LSN_OFFSET: usize = RESERVED_OFFSET + 3;
 const SYNCED_LSN_OFFSET: usize = LSN_OFFSET + 8;
 /// Length of the fixed frame header; the body follows it.
 pub(crate) const FRAME_HEADER_LEN: usize = SYNCED_LSN_OFFSET + 8;
@@ -448,13 +450,6 @@ pub(crate) fn decode_header(bytes: &[u8], salt: u64) -> Result<FrameHeader, Deco
         lsn,
         synced_lsn,
     })
-}
-
-/// The Lsn field of the frame that would start at `bytes`, unchecked: a cheap filter before
-/// [`decode_header`] when searching stale bytes for frames. `None` if `bytes` is too short.
-pub(crate) fn peek_lsn(bytes: &[u8]) -> Option<u64> {
-    let field = bytes.get(LSN_OFFSET..LSN_OFFSET + 8)?;
-    field.try_into().ok().map(u64::from_le_bytes)
 }
 
 /// Decodes the frame at the start of `buf`. Payloads come back as slices of `buf`.
