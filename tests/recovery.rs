@@ -450,6 +450,11 @@ fn in_a_recycled_segment_only_a_later_frame_proves_damage() {
     })
     .unwrap();
     drop(wal);
+    // Healthy, the stale bytes after the frames are no part of the log.
+    let tail = used_segments(dir).pop().unwrap();
+    assert!(tail.header.unwrap().recycled);
+    assert!(matches!(tail.end, End::Clean { .. }), "{:?}", tail.end);
+    assert_eq!(inspect::verify(dir, &o).unwrap().torn_bytes_dropped, 0);
     // The last synced frame damaged: with stale bytes around, nothing tells it from a torn
     // write, so it is cut (in a zeroed segment this is Corrupt: every sector was written).
     let copy = copy_log(dir);

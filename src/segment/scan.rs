@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::Header;
 use crate::error::DecodeError;
 use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader};
 
@@ -179,7 +180,7 @@ pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Op
 /// its own; the torn frame is zeroed so the report can name its bytes.
 ///
 /// Cost: as [`frames_from`].
-pub(crate) fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
+fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
     let rest = usize::try_from(from)
         .ok()
         .and_then(|at| buf.get(at..))
@@ -194,6 +195,18 @@ pub(crate) fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) 
         .last()
         .map_or(from, |(at, header)| at + header.frame_len())
         .max(torn_end)
+}
+
+/// End of whatever the writer of segment `buf` (with `header`) left at or after `from`, Lsn
+/// `first_lsn` on, that is not part of the log: in a zero-filled segment the last non-zero
+/// byte, in a recycled one the end of the last frame of its salt ([`last_frame_end`]; its other
+/// bytes are stale, and stay).
+pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: u64) -> u64 {
+    if header.recycled {
+        last_frame_end(buf, header.salt, from, first_lsn)
+    } else {
+        last_nonzero(buf, from)
+    }
 }
 
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
@@ -232,7 +245,7 @@ pub(crate) fn torn_plausible(buf: &[u8], offset: u64, salt: u64) -> bool {
 
 /// Offset just past the last non-zero byte of `buf` at or after `from` (`from` itself if all
 /// are zero): the end of whatever a torn write left behind.
-pub(crate) fn last_nonzero(buf: &[u8], from: u64) -> u64 {
+fn last_nonzero(buf: &[u8], from: u64) -> u64 {
     let tail = usize::try_from(from)
         .ok()
         .and_then(|at| buf.get(at..))

@@ -31,7 +31,7 @@ use crate::fs::{File, Fs, OpenMode};
 use crate::record::{FRAME_ALIGN, Frame, Record};
 use crate::segment::{
     self, FileName, Frames, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
-    last_frame_end, last_nonzero, torn_plausible,
+    leftovers_end, torn_plausible,
 };
 
 /// A segment the read side can serve entries from.
@@ -129,17 +129,6 @@ impl Scanned {
             path,
         });
         readers
-    }
-}
-
-/// End of whatever the writer of segment `buf` (with `header`) left at or after `from`, Lsn
-/// `first_lsn` on, that is not part of the log: in a zeroed segment the last non-zero byte, in
-/// a recycled one the end of the last frame of its salt (its other bytes are stale, and stay).
-fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: u64) -> u64 {
-    if header.recycled {
-        last_frame_end(buf, header.salt, from, first_lsn)
-    } else {
-        last_nonzero(buf, from)
     }
 }
 
