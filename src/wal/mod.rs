@@ -49,7 +49,10 @@ pub struct Options {
     pub use_mmap: bool,
     /// Purged segments kept as free files, to become new segments by being written over
     /// instead of zero-filled: in a log compacted behind its writer, each byte then reaches
-    /// the disk once instead of twice. Default: 2; 0 removes every purged segment.
+    /// the disk once instead of twice. They take up to that many segments of disk space. A
+    /// recycled segment holds stale bytes after its frames, so recovery there can classify
+    /// damage to the newest frames only by a later frame's proof (docs/durability.md).
+    /// Default: 2; 0 removes every purged segment.
     pub recycle_segments: usize,
 }
 
