@@ -21,7 +21,7 @@ use bytes::Bytes;
 pub(crate) use header::HEADER_LEN;
 pub use header::Header;
 pub(crate) use name::{FileName, parse as parse_name, segment_name, temp_name};
-pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero, torn_plausible};
+pub(crate) use scan::{Decoded, Frames, Stop, find_proof, last_nonzero, torn_plausible};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};

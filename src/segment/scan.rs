@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::error::DecodeError;
-use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame};
+use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, Record};
 
 /// Where and why the frames of a segment stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +14,19 @@ pub(crate) struct Stop {
     pub(crate) offset: u64,
     /// Why it is not: `None` for never-written (zero) space.
     pub(crate) error: Option<DecodeError>,
+}
+
+impl Stop {
+    /// The stop at a frame whose sequence number is not the one expected.
+    fn out_of_order(offset: u64) -> Self {
+        let error = DecodeError::Malformed {
+            what: "frame sequence number out of order",
+        };
+        Self {
+            offset,
+            error: Some(error),
+        }
+    }
 }
 
 /// The frames of a segment buffer in file order, each checked against the segment's salt and
@@ -42,11 +55,6 @@ impl<'a> Frames<'a> {
         }
     }
 
-    /// Offset of the next frame (after the last one yielded).
-    pub(crate) fn position(&self) -> u64 {
-        self.pos
-    }
-
     fn next_frame(&mut self) -> Result<(u64, Frame), Stop> {
         let offset = self.pos;
         let rest = usize::try_from(offset)
@@ -66,13 +74,7 @@ impl<'a> Frames<'a> {
             error: Some(error),
         })?;
         if self.next_lsn.is_some_and(|want| want != frame.lsn) {
-            let error = DecodeError::Malformed {
-                what: "frame sequence number out of order",
-            };
-            return Err(Stop {
-                offset,
-                error: Some(error),
-            });
+            return Err(Stop::out_of_order(offset));
         }
         self.next_lsn = frame.lsn.checked_add(1);
         self.pos += frame.len;
@@ -90,6 +92,125 @@ impl Iterator for Frames<'_> {
         let item = self.next_frame();
         self.done = item.is_err();
         Some(item)
+    }
+}
+
+/// A segment's frames decoded (and so checksum-verified) ahead of replay, which lets several
+/// threads verify segments at once: every frame from the start up to the first seal, then
+/// where they stop if they stop before one.
+///
+/// Which sequence number the first frame must carry is known only once the previous segment
+/// is replayed; [`Decoded::expect_first`] checks it then. From there on, it yields exactly
+/// what [`Frames`] started with that sequence number would, stopping at a seal as replay does.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Frames not yielded yet, in file order, each with its offset.
+    frames: std::vec::IntoIter<(u64, Frame)>,
+    /// Where the frames stop, yielded after the last one; `None` once yielded, or if they
+    /// end with a seal.
+    stop: Option<Stop>,
+    /// Offset just past the last frame yielded (the start before any).
+    pos: u64,
+    /// Where the decoded frames end: at their stop, or after the seal.
+    end: u64,
+    /// Offset just past the last non-zero byte at or after `end` (`end` if none).
+    bytes_end: u64,
+    /// Entries in the frames' batches.
+    entries: usize,
+}
+
+impl Decoded {
+    /// Decodes the frames of `buf` from offset `start` up to and including the first seal,
+    /// and finds the end of whatever non-zero bytes follow them.
+    ///
+    /// Cost: a checksum over every frame and a scan of the rest of `buf` for non-zero bytes;
+    /// one allocation per batch for its entry list, and one reference count increment per
+    /// entry payload.
+    pub(crate) fn new(buf: &Bytes, salt: u64, start: u64) -> Self {
+        let mut frames = Vec::new();
+        let mut stop = None;
+        let mut end = start;
+        let mut entries = 0;
+        for item in Frames::new(buf, salt, start, None) {
+            match item {
+                Ok((offset, frame)) => {
+                    end = offset + frame.len;
+                    let sealed = match &frame.record {
+                        Record::Batch(batch) => {
+                            entries += batch.entries.len();
+                            false
+                        }
+                        Record::Seal { .. } => true,
+                        _ => false,
+                    };
+                    frames.push((offset, frame));
+                    if sealed {
+                        break;
+                    }
+                }
+                Err(at) => {
+                    end = at.offset;
+                    stop = Some(at);
+                }
+            }
+        }
+        Self {
+            frames: frames.into_iter(),
+            stop,
+            pos: start,
+            end,
+            bytes_end: last_nonzero(buf, end),
+            entries,
+        }
+    }
+
+    /// Holds the first frame to sequence number `next_lsn` (any if `None`): if it carries
+    /// another, the frames stop there, as [`Frames`] would stop.
+    pub(crate) fn expect_first(mut self, next_lsn: Option<u64>) -> Self {
+        let first = self.frames.as_slice().first();
+        if let (Some(want), Some((offset, frame))) = (next_lsn, first)
+            && frame.lsn != want
+        {
+            self.stop = Some(Stop::out_of_order(*offset));
+            self.frames = Vec::new().into_iter();
+            self.entries = 0;
+        }
+        self
+    }
+
+    /// Offset just past the last frame yielded.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Offset just past the last non-zero byte of `buf` (the buffer decoded) at or after
+    /// `from`; [`last_nonzero`], but without a second scan when `from` is where the frames
+    /// end.
+    pub(crate) fn bytes_end(&self, buf: &[u8], from: u64) -> u64 {
+        if from == self.end {
+            self.bytes_end
+        } else {
+            last_nonzero(buf, from)
+        }
+    }
+
+    /// Entries in the batches of the frames not yielded yet, and in those yielded.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+}
+
+impl Iterator for Decoded {
+    type Item = Result<(u64, Frame), Stop>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.frames.next() {
+            Some((offset, frame)) => {
+                self.pos = offset + frame.len;
+                Some(Ok((offset, frame)))
+            }
+            None => self.stop.take().map(Err),
+        }
     }
 }
 
@@ -168,7 +289,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::record::{Record, encode};
+    use crate::record::encode;
     use crate::wal::Batch;
     use crate::{Entry, HardState};
 

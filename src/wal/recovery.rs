@@ -16,21 +16,22 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::num::NonZero;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 
 use bytes::Bytes;
 
-use super::state::{Loc, LogState};
+use super::state::{Loc, LogState, Slot};
 use super::writer::{Active, SegmentInfo};
-use super::{Options, RecoveryReport};
+use super::{Batch, Options, RecoveryReport};
 use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
 use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
-    self, FileName, Frames, HEADER_LEN, Header, Stop, find_proof, io_err, last_nonzero,
-    torn_plausible,
+    self, Decoded, FileName, HEADER_LEN, Header, Stop, find_proof, io_err, torn_plausible,
 };
 
 /// A segment the read side can serve entries from.
@@ -97,6 +98,9 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
+    /// Offset just past the last non-zero byte at or after `end`: the end of whatever a torn
+    /// write left after the frames (`end` if nothing).
+    bytes_end: u64,
 }
 
 impl Scanned {
@@ -239,36 +243,141 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
     let mut replay = Replay {
-        keep_buffers: options.use_mmap,
+        keep_payloads: options.use_mmap,
+        segments_left: seqs.len(),
         ..Replay::default()
     };
     let mut prepared = None;
-    for &seq in seqs {
+    load_in_order(fs, dir, seqs, options, |loaded| {
+        let Some(stopped) = &replay.stopped else {
+            return replay.segment(loaded);
+        };
+        // Past the end of the log: a rotation that never finished, unless it proves the stop
+        // was damage.
+        let Loaded {
+            seq,
+            path,
+            buf,
+            decoded,
+            unused_preparation,
+            ..
+        } = loaded;
+        if let Ok((h, _)) = decoded
+            && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
+        {
+            return Err(stopped.damage());
+        }
+        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
+        if prepared.is_none() && successor == Some(seq) && unused_preparation {
+            prepared = Some(path);
+        } else {
+            leftovers.push(path);
+        }
+        Ok(())
+    })?;
+    replay.finish(leftovers, prepared).map(Some)
+}
+
+/// A segment file opened and read, its frames decoded.
+struct Loaded {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    buf: Bytes,
+    /// Its header and frames, or why the header is not one.
+    decoded: Result<(Header, Decoded), DecodeError>,
+    /// Without a header: the file is a preparation that finished and was never used
+    /// ([`segment::is_unused_preparation`]).
+    unused_preparation: bool,
+}
+
+impl Loaded {
+    /// Opens, reads (or maps) and decodes segment `seq` of `dir`.
+    ///
+    /// Cost: the file's bytes read or mapped and scanned once, with a checksum over every
+    /// frame.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened, measured, mapped or read.
+    fn load(fs: &dyn Fs, dir: &Path, seq: u64, options: &Options) -> Result<Self> {
         let path = dir.join(segment::segment_name(seq));
         let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
         let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
-        if let Some(stopped) = &replay.stopped {
-            // Past the end of the log: a rotation that never finished, unless it proves the
-            // stop was damage.
-            if let Ok(h) = Header::decode(&buf)
-                && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
-            {
-                return Err(stopped.damage());
-            }
-            let successor = replay.scanned.last().map(|tail| tail.seq + 1);
-            if prepared.is_none()
-                && successor == Some(seq)
-                && segment::is_unused_preparation(&buf, options.segment_size)
-            {
-                prepared = Some(path);
-            } else {
-                leftovers.push(path);
-            }
-            continue;
-        }
-        replay.segment(seq, path, file, buf)?;
+        let decoded = Header::decode(&buf)
+            .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
+        let unused_preparation =
+            decoded.is_err() && segment::is_unused_preparation(&buf, options.segment_size);
+        Ok(Self {
+            seq,
+            path,
+            file,
+            buf,
+            decoded,
+            unused_preparation,
+        })
     }
-    replay.finish(leftovers, prepared).map(Some)
+}
+
+/// Segments at least this long are worth loading on threads of their own: their checksums
+/// (about 0.1 ms a MiB) outweigh starting a thread (tens of microseconds).
+const PARALLEL_MIN_LEN: usize = 512 << 10;
+
+/// Loads segments `seqs` of `dir` and hands each to `each`, in order, on the calling thread.
+///
+/// Checksums are most of the cost of opening a log, and each segment's are independent of
+/// the others': if the first segment is long enough to be worth it, one thread per core
+/// loads and decodes the others (thread `k` of `n` takes the `k`-th, the `k + n`-th, ...),
+/// each at most one segment ahead of `each`. Whatever crosses segments stays with `each`,
+/// in order. After an error of `each`, the threads stop at their next segment.
+///
+/// # Errors
+/// The first error of [`Loaded::load`] or of `each`, in segment order.
+fn load_in_order(
+    fs: &dyn Fs,
+    dir: &Path,
+    seqs: &[u64],
+    options: &Options,
+    mut each: impl FnMut(Loaded) -> Result<()>,
+) -> Result<()> {
+    let Some((&first, seqs)) = seqs.split_first() else {
+        return Ok(());
+    };
+    let loaded = Loaded::load(fs, dir, first, options)?;
+    let worth_threads = loaded.buf.len() >= PARALLEL_MIN_LEN;
+    each(loaded)?;
+    let threads = thread::available_parallelism()
+        .map_or(1, NonZero::get)
+        .min(seqs.len());
+    if threads <= 1 || !worth_threads {
+        return seqs
+            .iter()
+            .try_for_each(|&seq| each(Loaded::load(fs, dir, seq, options)?));
+    }
+    thread::scope(|scope| {
+        let loaders: Vec<_> = (0..threads)
+            .map(|k| {
+                // Rendezvous: a loader holds one finished segment until `each` takes it.
+                let (sender, receiver) = mpsc::sync_channel(0);
+                scope.spawn(move || {
+                    for &seq in seqs.iter().skip(k).step_by(threads) {
+                        if sender.send(Loaded::load(fs, dir, seq, options)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        for loader in loaders.iter().cycle().take(seqs.len()) {
+            // NB: a loader hangs up early only by panicking, and the scope re-raises that
+            // panic as it returns: this error is never seen.
+            let loaded = loader
+                .recv()
+                .map_err(|_| Error::InvalidCall("a segment loader panicked"))?;
+            each(loaded?)?;
+        }
+        Ok(())
+    })
 }
 
 /// What replay found, before anything is changed on disk.
@@ -330,7 +439,6 @@ impl Replayed {
             prepared,
             ..
         } = self;
-        let mut maps = BTreeMap::new();
         let mut files = BTreeMap::new();
         let mut segments = VecDeque::new();
         for s in sealed {
@@ -342,9 +450,6 @@ impl Replayed {
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
             s.register(&mut files, &mut segments);
-            if options.use_mmap {
-                maps.insert(s.seq, s.buf);
-            }
         }
         // The writer continues in the tail: the read side serves it through the same handle.
         let file = segment::open(fs, &tail.path, OpenMode::ReadWrite)?;
@@ -363,6 +468,8 @@ impl Replayed {
         } = tail;
         // Every frame lies in space zero-filled before use: the file's length.
         let capacity = buf.len() as u64;
+        // NB: no map may see the torn bytes change: the entries let go of theirs first.
+        log.attach_map(seq, None);
         drop(buf);
         if torn_end > end {
             let len = usize::try_from(torn_end - end)
@@ -386,9 +493,9 @@ impl Replayed {
             .map(|path| segment::open(fs, &path, OpenMode::ReadWrite).map(|file| (path, file)))
             .transpose()?;
         if options.use_mmap {
-            maps.insert(seq, segment::read_prefix(file.as_ref(), &path, end, true)?);
+            let map = segment::read_prefix(file.as_ref(), &path, end, true)?;
+            log.attach_map(seq, Some(&map));
         }
-        attach_maps(&mut log, &maps);
         let active = Active {
             seq,
             salt: header.salt,
@@ -417,12 +524,14 @@ struct Replay {
     next_lsn: Option<u64>,
     /// The successor the last segment's seal named: `(seq, salt)`.
     expect: Option<(u64, u64)>,
-    /// Segments replayed so far. Only the last keeps its buffer, unless the buffers are maps
-    /// the read side will serve entries from.
+    /// Segments not replayed yet.
+    segments_left: usize,
+    /// Segments replayed so far. Only the last keeps its buffer.
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
-    /// Buffers are maps worth keeping (plain reads would hold the whole log in memory).
-    keep_buffers: bool,
+    /// Buffers are maps, whose slices replayed entries keep to serve reads (slices of plain
+    /// reads would hold the whole log in memory).
+    keep_payloads: bool,
     /// Highest `synced_lsn` of a replayed frame: every frame up to it reached the disk
     /// through a sync that succeeded before that frame was written.
     proven: u64,
@@ -441,10 +550,19 @@ impl Replay {
         }
     }
 
-    fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
+    fn segment(&mut self, loaded: Loaded) -> Result<()> {
+        let Loaded {
+            seq,
+            path,
+            file,
+            buf,
+            decoded,
+            ..
+        } = loaded;
+        self.segments_left = self.segments_left.saturating_sub(1);
         // Every segment's header and checkpoint were durable before anything could follow
         // them, and the first segment replay meets is never one that was left unfinished.
-        let header = Header::decode(&buf).map_err(corrupt(&path, 0))?;
+        let (header, frames) = decoded.map_err(corrupt(&path, 0))?;
         if header.seq != seq {
             return Err(malformed(
                 &path,
@@ -460,8 +578,12 @@ impl Replay {
             ));
         }
         self.expect = None;
-        let mut frames = Frames::new(&buf, header.salt, HEADER_LEN as u64, self.next_lsn);
+        let mut frames = frames.expect_first(self.next_lsn);
         self.checkpoint(seq, &path, &mut frames)?;
+        if let Some(log) = &mut self.log {
+            // Segments are mostly alike: as many entries again in each one still to come.
+            log.reserve(frames.entries().saturating_mul(1 + self.segments_left));
+        }
         let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
@@ -487,7 +609,8 @@ impl Replay {
                         .log
                         .as_mut()
                         .ok_or_else(|| malformed(&path, offset, "no checkpoint"))?;
-                    apply(log, &frame.record, seq, &buf).map_err(corrupt(&path, offset))?;
+                    apply(log, frame.record, seq, &buf, self.keep_payloads)
+                        .map_err(corrupt(&path, offset))?;
                 }
                 Err(stop) => {
                     end = stop.offset;
@@ -495,7 +618,8 @@ impl Replay {
                 }
             }
         }
-        if self.expect.is_some() && last_nonzero(&buf, end) != end {
+        let bytes_end = frames.bytes_end(&buf, end);
+        if self.expect.is_some() && bytes_end != end {
             return Err(malformed(&path, end, "bytes after the seal"));
         }
         if let Some(stop) = stopped {
@@ -514,7 +638,8 @@ impl Replay {
             }
             self.stopped = Some(stopped);
         }
-        if let Some(previous) = self.scanned.last_mut().filter(|_| !self.keep_buffers) {
+        // Entries hold what they need of a map; nothing else reads a replayed segment again.
+        if let Some(previous) = self.scanned.last_mut() {
             previous.buf = Bytes::new();
         }
         self.scanned.push(Scanned {
@@ -524,13 +649,14 @@ impl Replay {
             file,
             buf,
             end,
+            bytes_end,
         });
         Ok(())
     }
 
     /// Replays the checkpoint that must open segment `seq`: it starts the log, or must agree
     /// with the log replayed so far.
-    fn checkpoint(&mut self, seq: u64, path: &Path, frames: &mut Frames<'_>) -> Result<()> {
+    fn checkpoint(&mut self, seq: u64, path: &Path, frames: &mut Decoded) -> Result<()> {
         let at = HEADER_LEN as u64;
         let (c, lsn, synced_lsn) = match frames.next() {
             Some(Ok((
@@ -598,7 +724,7 @@ impl Replay {
             let what = "entries of a removed segment are in the log";
             return Err(malformed(&first, HEADER_LEN as u64, what));
         }
-        let torn_end = last_nonzero(&tail.buf, tail.end);
+        let torn_end = tail.bytes_end;
         let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
         Ok(Replayed {
             log,
@@ -613,64 +739,56 @@ impl Replay {
     }
 }
 
-/// Points every stored entry of a mapped segment at its bytes in the map.
-pub(crate) fn attach_maps(log: &mut LogState, maps: &BTreeMap<u64, Bytes>) {
-    let first = log.first_index();
-    for slot in log.slots_from_mut(first) {
-        if let Loc::Stored {
-            seg,
-            offset,
-            len,
-            data,
-        } = &mut slot.loc
-            && let Some(map) = maps.get(seg)
-        {
-            let start = usize::try_from(*offset).unwrap_or(usize::MAX);
-            let range = start..start.saturating_add(*len as usize);
-            *data = map.get(range.clone()).map(|_| map.slice(range));
-        }
-    }
-}
-
-/// Replays one frame.
+/// Replays one frame of segment `seq`, read into `buf`. With `keep_payloads`, the entries
+/// keep their payloads: slices of `buf`, which must then be a map.
 fn apply(
     log: &mut LogState,
-    record: &Record<'_>,
+    record: Record<'_>,
     seq: u64,
     buf: &Bytes,
+    keep_payloads: bool,
 ) -> Result<(), DecodeError> {
     match record {
         Record::Batch(batch) => {
+            let Batch {
+                snapshot,
+                entries,
+                hard_state,
+            } = batch.into_owned();
+            let first = entries.first().map(|e| e.index);
             let base = buf.as_ptr() as usize;
             // Decoded payloads are slices of `buf`: their distance from its start is their
-            // offset in the file.
-            let locs = batch.entries.iter().map(|e| Loc::Stored {
-                seg: seq,
-                offset: if e.data.is_empty() {
-                    0
-                } else {
-                    (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+            // offset in the file. Moved, not cloned: no reference count changes per entry.
+            let slots = entries.into_iter().map(|e| Slot {
+                term: e.term,
+                loc: Loc::Stored {
+                    seg: seq,
+                    offset: if e.data.is_empty() {
+                        0
+                    } else {
+                        (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+                    },
+                    len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
+                    data: keep_payloads.then_some(e.data),
                 },
-                len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
-                data: None,
             });
-            log.apply_batch(batch, locs)
+            log.apply_parts(snapshot.as_ref(), first, slots, hard_state)
         }
         Record::Truncate { after } => {
-            if *after < log.compacted().index {
+            if after < log.compacted().index {
                 return Err(DecodeError::Malformed {
                     what: "truncation below the compaction point",
                 });
             }
-            log.truncate_after(*after);
+            log.truncate_after(after);
             Ok(())
         }
         Record::Purge(id) => {
-            log.apply_purge(*id);
+            log.apply_purge(id);
             Ok(())
         }
         Record::Snapshot(meta) => {
-            log.apply_snapshot_meta(meta);
+            log.apply_snapshot_meta(&meta);
             Ok(())
         }
         Record::Checkpoint(_) | Record::Seal { .. } => Err(DecodeError::Malformed {
