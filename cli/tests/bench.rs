@@ -64,6 +64,34 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
 }
 
 #[test]
+fn bench_readback_only_runs_no_write_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<OsString> = [
+        "bench",
+        "--readback-only",
+        "--read-entries",
+        "200",
+        "--read-size",
+        "256",
+        "--segment-size",
+        "1MiB",
+        "--dir",
+    ]
+    .map(OsString::from)
+    .into();
+    args.push(dir.path().into());
+    let run = raftwal(args);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("reopen + read back 200 entries x 256 B"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("/sync"), "{}", run.stdout);
+}
+
+#[test]
 fn bench_rejects_bad_options_with_a_message() {
     for (args, says) in [
         (
