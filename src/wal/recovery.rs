@@ -283,6 +283,7 @@ struct Loaded {
     seq: u64,
     path: PathBuf,
     file: Arc<dyn File>,
+    /// The whole file (nothing for an unused preparation: no one reads it again).
     buf: Bytes,
     /// Its header and frames, or why the header is not one.
     decoded: Result<(Header, Decoded), DecodeError>,
@@ -291,23 +292,56 @@ struct Loaded {
     unused_preparation: bool,
 }
 
-impl Loaded {
-    /// Opens, reads (or maps) and decodes segment `seq` of `dir`.
+/// A segment file opened, not read yet.
+struct Opened {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    /// The file's length.
+    len: u64,
+}
+
+impl Opened {
+    /// Opens segment `seq` of `dir` and measures it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened or measured.
+    fn open(fs: &dyn Fs, dir: &Path, seq: u64) -> Result<Self> {
+        let path = dir.join(segment::segment_name(seq));
+        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
+        let len = file.len().map_err(io_err(IoOp::Read, &path))?;
+        Ok(Self {
+            seq,
+            path,
+            file,
+            len,
+        })
+    }
+
+    /// Reads (or maps) the whole file and decodes it.
     ///
     /// Cost: the file's bytes read or mapped and scanned once, with a checksum over every
     /// frame.
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be opened, measured, mapped or read.
-    fn load(fs: &dyn Fs, dir: &Path, seq: u64, options: &Options) -> Result<Self> {
-        let path = dir.join(segment::segment_name(seq));
-        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
-        let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
+    /// [`Error::Io`] if the file cannot be mapped or read.
+    fn load(self, options: &Options) -> Result<Loaded> {
+        let Opened {
+            seq,
+            path,
+            file,
+            len,
+        } = self;
+        let mut buf = segment::read_prefix(file.as_ref(), &path, len, options.use_mmap)?;
         let decoded = Header::decode(&buf)
             .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
         let unused_preparation =
             decoded.is_err() && segment::is_unused_preparation(&buf, options.segment_size);
-        Ok(Self {
+        if unused_preparation {
+            // NB: dropped here, so the calling thread never pays for unmapping it.
+            buf = Bytes::new();
+        }
+        Ok(Loaded {
             seq,
             path,
             file,
@@ -318,20 +352,29 @@ impl Loaded {
     }
 }
 
+/// Opens, reads (or maps) and decodes segment `seq` of `dir`.
+///
+/// # Errors
+/// As [`Opened::open`] and [`Opened::load`].
+fn load(fs: &dyn Fs, dir: &Path, seq: u64, options: &Options) -> Result<Loaded> {
+    Opened::open(fs, dir, seq)?.load(options)
+}
+
 /// Segments at least this long are worth loading on threads of their own: their checksums
 /// (about 0.1 ms a MiB) outweigh starting a thread (tens of microseconds).
-const PARALLEL_MIN_LEN: usize = 512 << 10;
+const PARALLEL_MIN_LEN: u64 = 512 << 10;
 
 /// Loads segments `seqs` of `dir` and hands each to `each`, in order, on the calling thread.
 ///
 /// Checksums are most of the cost of opening a log, and each segment's are independent of
 /// the others': if the first segment is long enough to be worth it, one thread per core
 /// loads and decodes the others (thread `k` of `n` takes the `k`-th, the `k + n`-th, ...),
-/// each at most one segment ahead of `each`. Whatever crosses segments stays with `each`,
-/// in order. After an error of `each`, the threads stop at their next segment.
+/// each at most one segment ahead of `each`, while the calling thread loads the first.
+/// Whatever crosses segments stays with `each`, in order. After an error of `each`, the
+/// threads stop at their next segment.
 ///
 /// # Errors
-/// The first error of [`Loaded::load`] or of `each`, in segment order.
+/// The first error of [`load`] or of `each`, in segment order.
 fn load_in_order(
     fs: &dyn Fs,
     dir: &Path,
@@ -342,16 +385,15 @@ fn load_in_order(
     let Some((&first, seqs)) = seqs.split_first() else {
         return Ok(());
     };
-    let loaded = Loaded::load(fs, dir, first, options)?;
-    let worth_threads = loaded.buf.len() >= PARALLEL_MIN_LEN;
-    each(loaded)?;
+    let first = Opened::open(fs, dir, first)?;
     let threads = thread::available_parallelism()
         .map_or(1, NonZero::get)
         .min(seqs.len());
-    if threads <= 1 || !worth_threads {
+    if threads <= 1 || first.len < PARALLEL_MIN_LEN {
+        each(first.load(options)?)?;
         return seqs
             .iter()
-            .try_for_each(|&seq| each(Loaded::load(fs, dir, seq, options)?));
+            .try_for_each(|&seq| each(load(fs, dir, seq, options)?));
     }
     thread::scope(|scope| {
         let loaders: Vec<_> = (0..threads)
@@ -360,7 +402,7 @@ fn load_in_order(
                 let (sender, receiver) = mpsc::sync_channel(0);
                 scope.spawn(move || {
                     for &seq in seqs.iter().skip(k).step_by(threads) {
-                        if sender.send(Loaded::load(fs, dir, seq, options)).is_err() {
+                        if sender.send(load(fs, dir, seq, options)).is_err() {
                             break;
                         }
                     }
@@ -368,6 +410,7 @@ fn load_in_order(
                 receiver
             })
             .collect();
+        each(first.load(options)?)?;
         for loader in loaders.iter().cycle().take(seqs.len()) {
             // NB: a loader hangs up early only by panicking, and the scope re-raises that
             // panic as it returns: this error is never seen.
