@@ -62,7 +62,8 @@ impl FrameAt {
     }
 }
 
-/// Writes bytes `range` of `file` again, with what reads of it return.
+/// Writes bytes `range` of `file` again, with what reads of it return: from `replayed` (the
+/// file's bytes as replay read them) if it holds them, else read once more.
 ///
 /// After a failed fdatasync, Linux marks the pages it could not write clean: reads still show
 /// them, but no later sync writes them. Writing the same bytes dirties them again, so the
@@ -70,10 +71,24 @@ impl FrameAt {
 ///
 /// # Errors
 /// [`Error::Io`] if the read or the write fails.
-fn rewrite(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
-    let bytes = segment::read_at(file, path, range.start, range.end - range.start)?;
-    file.write_all_at(&bytes, range.start)
-        .map_err(io_err(IoOp::Write, path))
+fn rewrite(file: &dyn File, path: &Path, range: Range<u64>, replayed: &[u8]) -> Result<()> {
+    let write = |bytes: &[u8]| {
+        file.write_all_at(bytes, range.start)
+            .map_err(io_err(IoOp::Write, path))
+    };
+    let held = usize::try_from(range.start)
+        .ok()
+        .zip(usize::try_from(range.end).ok())
+        .and_then(|(start, end)| replayed.get(start..end));
+    match held {
+        Some(bytes) => write(bytes),
+        None => write(&segment::read_at(
+            file,
+            path,
+            range.start,
+            range.end - range.start,
+        )?),
+    }
 }
 
 /// Everything open found.
@@ -489,7 +504,7 @@ impl Replayed {
             // nothing but a checkpoint: the first frame after a rotation proves the seal.
             if let Some(range) = unproven.and_then(|u| u.range_in(s.seq, s.end)) {
                 let file = segment::open(fs, &s.path, OpenMode::ReadWrite)?;
-                rewrite(file.as_ref(), &s.path, range)?;
+                rewrite(file.as_ref(), &s.path, range, &s.buf)?;
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
             s.register(&mut files, &mut segments);
@@ -511,6 +526,9 @@ impl Replayed {
         } = tail;
         // Every frame lies in space zero-filled before use: the file's length.
         let capacity = buf.len() as u64;
+        if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
+            rewrite(file.as_ref(), &path, range, &buf)?;
+        }
         // NB: no map may see the torn bytes change: the entries let go of theirs first.
         log.attach_map(seq, None);
         drop(buf);
@@ -519,9 +537,6 @@ impl Replayed {
                 .map_err(|_| malformed(&path, end, "torn tail too long"))?;
             file.write_all_at(&vec![0u8; len], end)
                 .map_err(io_err(IoOp::Write, &path))?;
-        }
-        if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
-            rewrite(file.as_ref(), &path, range)?;
         }
         // What replay read may have been in the page cache only (a killed process, or a failed
         // sync, whose pages the rewrite above dirtied again): make it durable before anything
