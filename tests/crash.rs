@@ -274,6 +274,64 @@ fn crash_while_creating_a_new_log_never_blocks_the_next_open() {
     }
 }
 
+/// A new log's directory appears whole or not at all (issue 2): it is built under a temporary
+/// name, renamed into place and its parent synced. A power cut at any moment of a first open
+/// in directories that do not exist yet leaves no log directory, or one whose first segment
+/// is complete; and an entry acknowledged after the open survives a power cut, so every new
+/// ancestor's name was synced as well.
+#[test]
+fn a_new_log_directory_appears_whole_or_not_at_all() {
+    let options = small_options();
+    let dir = std::path::Path::new("/data/node1/log");
+    let open_at =
+        |fs: &SimFs| raftwal::Wal::open_with_fs(Arc::new(fs.clone()), dir, options.clone());
+    let fs = SimFs::new(11);
+    fs.capture(Box::new(|op, _| op.mutates()));
+    let (wal, _) = open_at(&fs).expect("a new log opens");
+    fs.stop_capture();
+    let acked = Batch {
+        entries: vec![Entry::new(1, 1, "x")],
+        ..Batch::default()
+    };
+    wal.append_sync(&acked).expect("append");
+    drop(wal);
+    let (mut absent, mut whole) = (0, 0);
+    let mut rng = SimRng::new(11);
+    for point in fs.take_crash_points() {
+        for spec in [
+            ImageSpec::NOTHING,
+            ImageSpec::EVERYTHING,
+            ImageSpec::random(&mut rng),
+        ] {
+            let image = point.image(&spec, rng.next_u64());
+            let at = format!("before op #{} ({:?}), {spec:?}", point.seq, point.op);
+            use raftwal::fs::Fs;
+            match image.list_dir(dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => absent += 1,
+                Ok(names) => {
+                    assert!(
+                        names.iter().any(|n| n == "0000000000000001.wal"),
+                        "{at}: {names:?}"
+                    );
+                    whole += 1;
+                }
+                Err(e) => panic!("{at}: {e}"),
+            }
+            let (wal, _) = open_at(&image).unwrap_or_else(|e| panic!("{at}: {e:?}"));
+            assert_eq!(wal.last_index(), 0, "{at}");
+        }
+    }
+    println!(
+        "first open in new directories: {absent} images without the log, {whole} with it whole"
+    );
+    assert!(absent > 0 && whole > 0, "{absent} absent, {whole} whole");
+    let (wal, _) = open_at(&fs.crash_image(&ImageSpec::NOTHING, 1)).expect("open after the cut");
+    assert_eq!(
+        wal.entries(1, 2, u64::MAX).expect("the acknowledged entry")[0].data,
+        "x"
+    );
+}
+
 /// The asynchronous path a persistence pipeline takes: every op is acknowledged by an
 /// `on_durable` callback from the WAL's background syncer while the workload keeps writing
 /// (group commit), never by a blocking sync. Thread timing makes runs differ slightly.

@@ -285,6 +285,10 @@ impl Fs for GatedFs {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         StdFs.remove_file(path)
     }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.remove_dir(dir)
+    }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         StdFs.list_dir(dir)
     }

@@ -331,16 +331,20 @@ fn bad_input_is_rejected_with_its_error_and_changes_nothing() {
     assert_eq!(wal.last_index(), 6);
 }
 
+/// Also when the first opener created the log, whose lock it took before the directory got
+/// its name.
 #[test]
 fn a_second_opener_is_locked_out_until_the_first_closes() {
     let tmp = tempfile::tempdir().unwrap();
-    let wal = open(tmp.path(), &Options::default());
-    assert!(matches!(
-        Wal::open(tmp.path(), Options::default()),
-        Err(Error::Locked { .. })
-    ));
-    drop(wal);
-    Wal::open(tmp.path(), Options::default()).unwrap();
+    for dir in [tmp.path().to_path_buf(), tmp.path().join("new/log")] {
+        let wal = open(&dir, &Options::default());
+        assert!(matches!(
+            Wal::open(&dir, Options::default()),
+            Err(Error::Locked { .. })
+        ));
+        drop(wal);
+        Wal::open(&dir, Options::default()).unwrap();
+    }
 }
 
 #[test]
@@ -788,6 +792,10 @@ impl Fs for SlowSyncFs {
     }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
         StdFs.remove_file(path)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.remove_dir(dir)
     }
     fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
         StdFs.list_dir(dir)

@@ -7,7 +7,9 @@
 //! [`File::sync_data`] makes the file's cache durable; only [`Fs::sync_dir`] makes names
 //! durable; nothing else orders two files. A failed sync makes an arbitrary part of the
 //! changes durable, forgets the rest, and leaves the next sync to return `Ok` (Linux).
-//! Directories themselves are durable from creation.
+//! A directory's own name is an entry of its parent like a file's: created or renamed, it
+//! survives a power cut only once the parent is synced. Directories outside the model (the
+//! parents of the first one created) are durable.
 //!
 //! Everything is deterministic: one seed fixes every choice, and one mutex serialises every call
 //! (a global operation number names each crash point).
@@ -18,6 +20,7 @@
 //!
 //! let fs = SimFs::new(7);
 //! fs.create_dir_all(Path::new("/log")).unwrap();
+//! fs.sync_dir(Path::new("/")).unwrap();
 //! let file = fs.open(Path::new("/log/a"), OpenMode::CreateNew).unwrap();
 //! file.write_all_at(b"synced", 0).unwrap();
 //! file.sync_data().unwrap();
@@ -72,8 +75,9 @@ struct State {
     counts: [u64; OpKind::ALL.len()],
     /// Armed faults, with the per-kind count at which each fires.
     faults: Vec<(u64, Fault)>,
-    /// Paths whose lock is held by a live guard.
-    locks: BTreeSet<PathBuf>,
+    /// Files whose lock is held by a live guard: a lock belongs to the file, not its name
+    /// (flock), so it follows a rename.
+    locks: BTreeSet<u64>,
     capture: Option<CapturePolicy>,
     captures: Vec<CrashPoint>,
     /// Drives failed syncs; seeded at creation.
@@ -85,6 +89,8 @@ struct State {
 struct Disk {
     inodes: BTreeMap<u64, Inode>,
     dirs: BTreeMap<PathBuf, Dir>,
+    /// Removed directories, by number: a power cut may undo the removal.
+    detached: BTreeMap<u64, Dir>,
     /// The next inode number; never reused.
     next_ino: u64,
 }
@@ -102,6 +108,9 @@ struct Inode {
 
 #[derive(Clone, Debug, Default)]
 struct Dir {
+    /// The directory's number, its entry in the parent's name tables; drawn from the same
+    /// counter as file inodes, so the two never collide.
+    ino: u64,
     /// Names that survive a power cut.
     durable: BTreeMap<String, u64>,
     /// Names that lookups see. Invariant: `durable` with every change in `pending` applied,
@@ -132,17 +141,37 @@ impl CrashPoint {
 impl Disk {
     fn crash_image(&self, spec: &ImageSpec, seed: u64) -> Disk {
         let mut rng = SimRng::new(seed);
+        let every_dir = self.dirs.values().chain(self.detached.values());
+        let after: BTreeMap<u64, BTreeMap<String, u64>> = every_dir
+            .map(|dir| {
+                let entries = dir_after_crash(&dir.durable, &dir.pending, spec, &mut rng);
+                (dir.ino, entries)
+            })
+            .collect();
+        // The image's directories are those reachable by surviving names from the roots.
+        let mut reach: Vec<(PathBuf, u64)> = self
+            .dirs
+            .iter()
+            .filter(|(path, _)| !self.is_modelled_child(path))
+            .map(|(path, dir)| (path.clone(), dir.ino))
+            .collect();
         let mut dirs = BTreeMap::new();
         let mut live = BTreeSet::new();
-        for (path, dir) in &self.dirs {
-            let entries = dir_after_crash(&dir.durable, &dir.pending, spec, &mut rng);
+        while let Some((path, ino)) = reach.pop() {
+            let entries = after.get(&ino).cloned().unwrap_or_default();
+            for (name, &child) in &entries {
+                if after.contains_key(&child) {
+                    reach.push((path.join(name), child));
+                }
+            }
             live.extend(entries.values().copied());
             let dir = Dir {
+                ino,
                 durable: entries.clone(),
                 visible: entries,
                 pending: Vec::new(),
             };
-            dirs.insert(path.clone(), dir);
+            dirs.insert(path, dir);
         }
         let caches: Vec<&[u8]> = self.inodes.values().map(|i| &i.cache[..]).collect();
         let mut inodes = BTreeMap::new();
@@ -163,6 +192,7 @@ impl Disk {
         Disk {
             inodes,
             dirs,
+            detached: BTreeMap::new(),
             next_ino: self.next_ino,
         }
     }
@@ -338,12 +368,36 @@ fn apply_change(bytes: &mut Vec<u8>, change: &Pending) {
 }
 
 impl Disk {
+    /// True if `path`'s parent is a directory of the model, so `path`'s name lives there.
+    fn is_modelled_child(&self, path: &Path) -> bool {
+        path.parent()
+            .is_some_and(|parent| self.dirs.contains_key(parent))
+    }
+
     fn dir(&self, path: &Path) -> io::Result<&Dir> {
         self.dirs.get(path).ok_or_else(not_found)
     }
 
     fn dir_mut(&mut self, path: &Path) -> io::Result<&mut Dir> {
         self.dirs.get_mut(path).ok_or_else(not_found)
+    }
+
+    /// Moves directory `from` (which holds no directory) to `to`, replacing an empty one
+    /// there; the caller renames the entry in the parent.
+    fn move_dir(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let holds_dir = |path: &Path| self.dirs.keys().any(|d| d.parent() == Some(path));
+        if holds_dir(from) || holds_dir(to) {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        if self.dirs.get(to).is_some_and(|d| !d.visible.is_empty()) {
+            return Err(io::ErrorKind::DirectoryNotEmpty.into());
+        }
+        if self.lookup(to).is_ok() && !self.dirs.contains_key(to) {
+            return Err(io::ErrorKind::NotADirectory.into());
+        }
+        let moved = self.dirs.remove(from).ok_or_else(not_found)?;
+        self.dirs.insert(to.to_path_buf(), moved);
+        Ok(())
     }
 
     fn lookup(&self, path: &Path) -> io::Result<u64> {
@@ -394,8 +448,24 @@ impl Fs for SimFs {
         if let Some(e) = Self::begin(&mut state, OpKind::CreateDir) {
             return Err(e.to_io());
         }
-        for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
-            state.disk.dirs.entry(ancestor.to_path_buf()).or_default();
+        let mut missing: Vec<&Path> = dir
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .take_while(|a| !state.disk.dirs.contains_key(*a))
+            .collect();
+        let disk = &mut state.disk;
+        while let Some(path) = missing.pop() {
+            let ino = disk.next_ino;
+            disk.next_ino += 1;
+            if disk.is_modelled_child(path) {
+                let (parent, name) = split(path)?;
+                disk.dir_mut(parent)?.change(DirOp::Link { name, ino });
+            }
+            let dir = Dir {
+                ino,
+                ..Dir::default()
+            };
+            disk.dirs.insert(path.to_path_buf(), dir);
         }
         Ok(())
     }
@@ -437,14 +507,19 @@ impl Fs for SimFs {
         if let Some(e) = Self::begin(&mut state, OpKind::Rename) {
             return Err(e.to_io());
         }
-        let (from_dir, from) = split(from)?;
-        let (to_dir, to) = split(to)?;
+        let (from_path, to_path) = (from, to);
+        let (from_dir, from) = split(from_path)?;
+        let (to_dir, to) = split(to_path)?;
         if from_dir != to_dir {
             // NB: a rename across directories cannot be atomic in this model (two pending
-            // lists); raftwal renames within its log directory only.
+            // lists); raftwal renames within one directory only.
             return Err(io::ErrorKind::Unsupported.into());
         }
-        let dir = state.disk.dir_mut(from_dir)?;
+        let disk = &mut state.disk;
+        if disk.dirs.contains_key(from_path) {
+            disk.move_dir(from_path, to_path)?;
+        }
+        let dir = disk.dir_mut(from_dir)?;
         if !dir.visible.contains_key(&from) {
             return Err(not_found());
         }
@@ -457,12 +532,33 @@ impl Fs for SimFs {
         if let Some(e) = Self::begin(&mut state, OpKind::Remove) {
             return Err(e.to_io());
         }
+        if state.disk.dirs.contains_key(path) {
+            return Err(io::ErrorKind::IsADirectory.into());
+        }
         let (parent, name) = split(path)?;
         let dir = state.disk.dir_mut(parent)?;
         if !dir.visible.contains_key(&name) {
             return Err(not_found());
         }
         dir.change(DirOp::Unlink { name });
+        Ok(())
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.lock_state();
+        if let Some(e) = Self::begin(&mut state, OpKind::Remove) {
+            return Err(e.to_io());
+        }
+        let disk = &mut state.disk;
+        if !disk.dir(dir)?.visible.is_empty() {
+            return Err(io::ErrorKind::DirectoryNotEmpty.into());
+        }
+        if disk.is_modelled_child(dir) {
+            let (parent, name) = split(dir)?;
+            disk.dir_mut(parent)?.change(DirOp::Unlink { name });
+        }
+        let removed = disk.dirs.remove(dir).ok_or_else(not_found)?;
+        disk.detached.insert(removed.ino, removed);
         Ok(())
     }
 
@@ -494,20 +590,25 @@ impl Fs for SimFs {
         }
         let (parent, name) = split(path)?;
         let disk = &mut state.disk;
-        let ino = disk.next_ino;
+        let next_ino = disk.next_ino;
         let dir = disk.dir_mut(parent)?;
-        if !dir.visible.contains_key(&name) {
-            // Like StdFs, the lock file is created (and, unsynced, may vanish in a crash).
-            dir.change(DirOp::Link { name, ino });
-            disk.inodes.insert(ino, Inode::default());
-            disk.next_ino += 1;
-        }
-        if !state.locks.insert(path.to_path_buf()) {
+        let ino = match dir.visible.get(&name) {
+            Some(&ino) => ino,
+            None => {
+                // Like StdFs, the lock file is created (and, unsynced, may vanish in a crash).
+                let ino = next_ino;
+                dir.change(DirOp::Link { name, ino });
+                disk.inodes.insert(ino, Inode::default());
+                disk.next_ino += 1;
+                ino
+            }
+        };
+        if !state.locks.insert(ino) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         Ok(Box::new(SimLock {
             state: Arc::clone(&self.state),
-            path: path.to_path_buf(),
+            ino,
         }))
     }
 }
@@ -651,12 +752,12 @@ impl File for SimFile {
 /// Holds a [`SimFs`] lock until dropped.
 struct SimLock {
     state: Arc<Mutex<State>>,
-    path: PathBuf,
+    ino: u64,
 }
 
 impl fmt::Debug for SimLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimLock").field("path", &self.path).finish()
+        f.debug_struct("SimLock").field("ino", &self.ino).finish()
     }
 }
 
@@ -664,6 +765,6 @@ impl LockGuard for SimLock {}
 
 impl Drop for SimLock {
     fn drop(&mut self) {
-        lock(&self.state).locks.remove(&self.path);
+        lock(&self.state).locks.remove(&self.ino);
     }
 }

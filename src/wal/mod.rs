@@ -6,6 +6,7 @@
 //! take a read lock only long enough to find where entries are, so they never wait for a sync
 //! or a disk read of another caller.
 
+mod create;
 mod durable;
 pub(crate) mod recovery;
 mod state;
@@ -14,7 +15,6 @@ mod writer;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -32,8 +32,6 @@ use crate::record::Record;
 use crate::segment::{self, io_err};
 use crate::types::{Entry, EntryId, HardState, SnapshotMeta};
 
-/// Name of the lock file inside the log directory.
-const LOCK_FILE: &str = "LOCK";
 /// Smallest accepted [`Options::segment_size`].
 const MIN_SEGMENT_SIZE: u64 = 1 << 10;
 
@@ -193,18 +191,10 @@ impl Wal {
     ) -> Result<(Wal, RecoveryReport)> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        recovery::ensure_dir(fs.as_ref(), &dir)?;
-        let lock_path = dir.join(LOCK_FILE);
-        let guard = fs.lock(&lock_path).map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock => Error::Locked {
-                path: lock_path.clone(),
-            },
-            _ => Error::Io {
-                op: IoOp::Lock,
-                path: lock_path.clone(),
-                source,
-            },
-        })?;
+        let guard = match create::ensure_dir(fs.as_ref(), &dir, &options)? {
+            Some(created) => created,
+            None => create::lock(fs.as_ref(), &dir.join(create::LOCK_FILE))?,
+        };
         let found = recovery::recover(fs.as_ref(), &dir, &options)?;
         let active = &found.active;
         let sync = SyncPoint::new(

@@ -15,7 +15,6 @@
 //!    sync finds nothing dirty to write.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io;
 use std::num::NonZero;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -29,7 +28,7 @@ use super::writer::{Active, SegmentInfo};
 use super::{Batch, Options, RecoveryReport};
 use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
-use crate::record::{self, Checkpoint, FRAME_ALIGN, Frame, Record};
+use crate::record::{FRAME_ALIGN, Frame, Record};
 use crate::segment::{
     self, Decoded, FileName, HEADER_LEN, Header, Stop, find_proof, io_err, torn_plausible,
 };
@@ -188,38 +187,6 @@ pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<Pa
     Ok((seqs, temps))
 }
 
-/// Makes `dir` exist, durably.
-pub(crate) fn ensure_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
-    match fs.list_dir(dir) {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(IoOp::List, dir)(e)),
-    }
-    fs.create_dir_all(dir)
-        .map_err(io_err(IoOp::CreateDir, dir))?;
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs.sync_dir(parent).map_err(io_err(IoOp::SyncDir, parent))
-}
-
-/// Creates the first segment of a new log: header and an empty checkpoint, renamed into place
-/// only once durable, so a log exists either whole or not at all.
-fn create_first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<()> {
-    let header = Header {
-        seq: 1,
-        salt: segment::new_salt(),
-        first_index: 1,
-    };
-    let mut bytes = header.encode().to_vec();
-    let checkpoint = Record::Checkpoint(Checkpoint::default());
-    record::encode(&mut bytes, header.salt, 1, 0, &checkpoint)
-        .map_err(|_| Error::InvalidCall("an empty checkpoint always fits"))?;
-    segment::create_atomic(fs, dir, header.seq, options.segment_size, &bytes)?;
-    Ok(())
-}
-
 /// Replays the log in `dir`, creating it if there is none, and leaves the directory ready
 /// for writing: a torn tail zeroed, leftovers removed, everything kept synced.
 ///
@@ -229,7 +196,7 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Reco
     let replayed = match replay(fs, dir, options)? {
         Some(replayed) => replayed,
         None => {
-            create_first_segment(fs, dir, options)?;
+            super::create::first_segment(fs, dir, options)?;
             replay(fs, dir, options)?.ok_or(Error::InvalidCall("a new log has a segment"))?
         }
     };

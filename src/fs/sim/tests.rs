@@ -12,9 +12,24 @@ fn path(name: &str) -> PathBuf {
 }
 
 fn fresh() -> SimFs {
-    let fs = SimFs::new(1);
+    fresh_seeded(1)
+}
+
+/// A file system with [`DIR`] created and its name synced; failed syncs driven by `seed`.
+fn fresh_seeded(seed: u64) -> SimFs {
+    let fs = SimFs::new(seed);
     fs.create_dir_all(Path::new(DIR)).unwrap();
+    fs.sync_dir(Path::new("/")).unwrap();
     fs
+}
+
+/// Creates directory `dir` (its name not synced) holding file `f` = `x`, data and name synced.
+fn dir_with_synced_file(fs: &SimFs, dir: &Path) {
+    fs.create_dir_all(dir).unwrap();
+    let file = fs.open(&dir.join("f"), OpenMode::CreateNew).unwrap();
+    file.write_all_at(b"x", 0).unwrap();
+    file.sync_data().unwrap();
+    fs.sync_dir(dir).unwrap();
 }
 
 /// Creates `name` holding `bytes`, with its data and its name synced.
@@ -196,8 +211,7 @@ fn failed_sync_loses_data_and_the_next_sync_lies() {
     // the new bytes, and the lost part stays lost.
     let mut lost_after_ok = false;
     for seed in 0..32 {
-        let fs = SimFs::new(seed);
-        fs.create_dir_all(Path::new(DIR)).unwrap();
+        let fs = fresh_seeded(seed);
         let file = durable_file(&fs, "a", b"");
         file.write_all_at(&[1; 4096], 0).unwrap();
         fs.inject(Fault::nth(OpKind::SyncData, 0, FaultError::Eio));
@@ -314,5 +328,86 @@ fn damage_changes_what_survives_and_what_is_read() {
     assert_eq!(
         bytes_of(&fs.crash_image(&ImageSpec::NOTHING, 0), "a").unwrap(),
         expect
+    );
+}
+
+/// Syncs [`DIR`] and checks that `dir/f` survives every image.
+fn assert_parent_sync_keeps(fs: &SimFs, dir: &Path) {
+    fs.sync_dir(Path::new(DIR)).unwrap();
+    for image in images(fs) {
+        assert_eq!(image.file_bytes(&dir.join("f")).unwrap(), b"x");
+    }
+}
+
+/// A directory's name is an entry of its parent: it vanishes in a power cut until the parent
+/// is synced, and everything in it with it.
+#[test]
+fn a_directory_needs_its_parent_synced() {
+    let fs = fresh();
+    let sub = Path::new(DIR).join("sub");
+    dir_with_synced_file(&fs, &sub);
+    let lost = fs.crash_image(&ImageSpec::NOTHING, 1);
+    assert_eq!(
+        lost.list_dir(&sub).map_err(|e| e.kind()),
+        Err(io::ErrorKind::NotFound)
+    );
+    assert!(lost.list_dir(Path::new(DIR)).unwrap().is_empty());
+    assert_parent_sync_keeps(&fs, &sub);
+}
+
+/// A directory rename is atomic, may be undone until the parent is synced, and carries the
+/// directory's files.
+#[test]
+fn directory_rename_is_atomic_and_may_be_undone() {
+    let fs = fresh();
+    let (from, to) = (Path::new(DIR).join("tmp"), Path::new(DIR).join("log"));
+    dir_with_synced_file(&fs, &from);
+    fs.sync_dir(Path::new(DIR)).unwrap();
+    fs.rename(&from, &to).unwrap();
+    assert_eq!(fs.file_bytes(&to.join("f")).unwrap(), b"x");
+    assert!(fs.list_dir(&from).is_err());
+    let (mut old, mut new) = (0, 0);
+    for image in images(&fs) {
+        let names = image.list_dir(Path::new(DIR)).unwrap();
+        match (
+            image.file_bytes(&from.join("f")),
+            image.file_bytes(&to.join("f")),
+        ) {
+            (Ok(bytes), Err(_)) if names == ["tmp"] => {
+                assert_eq!(bytes, b"x");
+                old += 1;
+            }
+            (Err(_), Ok(bytes)) if names == ["log"] => {
+                assert_eq!(bytes, b"x");
+                new += 1;
+            }
+            other => panic!("rename half done: {other:?} with {names:?}"),
+        }
+    }
+    assert!(old > 0 && new > 0, "{old} undone, {new} kept");
+    assert_parent_sync_keeps(&fs, &to);
+}
+
+/// Only a directory without subdirectories moves, and only onto nothing or an empty one.
+#[test]
+fn directory_rename_refuses_what_the_model_cannot_undo() {
+    let fs = fresh();
+    let (a, b) = (Path::new(DIR).join("a"), Path::new(DIR).join("b"));
+    fs.create_dir_all(&a.join("inner")).unwrap();
+    fs.create_dir_all(&b).unwrap();
+    assert_eq!(
+        fs.rename(&a, &b).map_err(|e| e.kind()),
+        Err(io::ErrorKind::Unsupported)
+    );
+    fs.open(&b.join("f"), OpenMode::CreateNew).unwrap();
+    let c = Path::new(DIR).join("c");
+    fs.create_dir_all(&c).unwrap();
+    assert_eq!(
+        fs.rename(&c, &b).map_err(|e| e.kind()),
+        Err(io::ErrorKind::DirectoryNotEmpty)
+    );
+    assert_eq!(
+        fs.remove_file(&c).map_err(|e| e.kind()),
+        Err(io::ErrorKind::IsADirectory)
     );
 }
