@@ -357,6 +357,47 @@ mod tests {
     }
 
     #[test]
+    fn decoded_frames_yield_what_frames_would_once_the_first_lsn_is_known() {
+        let (bytes, _) = frames(&[(4, 0), (5, 4), (6, 5)]);
+        let buf = Bytes::from(bytes);
+        for first in [None, Some(4), Some(5), Some(3)] {
+            let scan: Vec<_> = Frames::new(&buf, SALT, 16, first).collect();
+            let decoded: Vec<_> = Decoded::new(&buf, SALT, 16).expect_first(first).collect();
+            assert_eq!(decoded, scan, "first lsn {first:?}");
+        }
+    }
+
+    #[test]
+    fn decoded_frames_end_at_the_seal_and_know_what_follows() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        bytes.truncate(bytes.len() - 256);
+        let seal_at = bytes.len() as u64;
+        let seal = Record::Seal {
+            next_seq: 2,
+            next_salt: 3,
+        };
+        encode(&mut bytes, SALT, 3, 2, &seal).unwrap();
+        let end = bytes.len() as u64;
+        let (after, _) = frames(&[(4, 3)]);
+        bytes.extend_from_slice(&after);
+        let buf = Bytes::from(bytes.clone());
+        let last = bytes.iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+
+        let decoded = Decoded::new(&buf, SALT, 16);
+        assert_eq!(
+            decoded.entries(),
+            2,
+            "the frame after the seal is not counted"
+        );
+        // (from, end of the non-zero bytes from there)
+        for (from, want) in [(end, last), (offsets[1], last), (last, last)] {
+            assert_eq!(decoded.bytes_end(&buf, from), want, "from {from}");
+        }
+        let at: Vec<u64> = decoded.map(|item| item.unwrap().0).collect();
+        assert_eq!(at, [offsets[0], offsets[1], seal_at]);
+    }
+
+    #[test]
     fn a_later_frame_proves_damage_only_if_its_sync_covered_it() {
         // Frame 2 is lost; frame 3 was written before any sync, frame 4 after frame 2's sync.
         let (bytes, offsets) = frames(&[(1, 0), (2, 1), (3, 1), (4, 3)]);

@@ -582,6 +582,15 @@ mod tests {
     }
 
     #[test]
+    fn reserving_room_changes_no_entry() {
+        let mut log = log();
+        log.reserve(1000);
+        assert!(log.slots.capacity() >= log.slots.len() + 1000);
+        assert_eq!((log.first_index(), log.last_index()), (6, 9));
+        assert_eq!(log.range_len(6, 10, u64::MAX).unwrap(), 4);
+    }
+
+    #[test]
     fn a_checkpoint_describes_the_state_it_rebuilds() {
         let log = log();
         let again = LogState::from_checkpoint(&log.checkpoint()).unwrap();
