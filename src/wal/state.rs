@@ -149,8 +149,8 @@ impl LogState {
 
     /// Points the payloads of the entries in segment `seq` at their bytes in `map`, the
     /// segment's first bytes (`None`, or a map too short: payloads are read from the file
-    /// instead). Every entry of that segment is at the end of the log, or `seq` is not the
-    /// newest segment holding entries and nothing changes.
+    /// instead). Only the entries at the end of the log are looked at, which is where those of
+    /// the newest segment holding entries (the active one, or the one just sealed) are.
     ///
     /// Cost: one reference count increment per entry of the segment.
     pub(crate) fn attach_map(&mut self, seq: u64, map: Option<&Bytes>) {
