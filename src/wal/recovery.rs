@@ -373,10 +373,10 @@ impl Opened {
             seq,
             path,
             file,
-            buf,
-            readers,
             decoded,
             unused_preparation,
+            buf,
+            readers,
         })
     }
 }
