@@ -1,7 +1,10 @@
 //! Appends: entry size x entries per batch, with a sync per batch and without, each next to the
 //! raw disk doing the same writes (one write (+ fdatasync) per batch into a pre-zeroed file).
+//! The log is purged between samples; `compacted` ids also purge right behind the writer as it
+//! runs (steady state of a Raft node: about 2 segments kept, purged ones recycled).
 //!
-//! Ids: `append/{wal,raw}/{sync,nosync}/size=../batch=..`; throughput is payload bytes.
+//! Ids: `append/{wal,raw}/{sync,nosync,compacted}/size=../batch=..`; throughput is payload
+//! bytes. The raw side of `compacted` is the same as of `sync`, measured beside it.
 
 mod common;
 
@@ -10,6 +13,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use raftwal::Options;
+
+/// (entry payload bytes, entries per batch) of the steady-state ids: the bandwidth case.
+const COMPACTED: (u64, u64) = (1 << 10, 256);
 
 /// (entry payload bytes, entries per batch).
 const CASES: [(u64, u64); 5] = [
@@ -25,7 +31,9 @@ fn append(c: &mut Criterion) {
     for (size, batch) in CASES {
         let bytes = size * batch;
         group.throughput(Throughput::Bytes(bytes));
-        for (mode, sync) in [("sync", true), ("nosync", false)] {
+        let compacted = (size, batch) == COMPACTED;
+        let modes = [("sync", true), ("nosync", false), ("compacted", true)];
+        for (mode, sync) in modes.into_iter().take(if compacted { 3 } else { 2 }) {
             let settings = common::settings(size, batch);
 
             let mut raw = None;
@@ -47,6 +55,9 @@ fn append(c: &mut Criterion) {
             group.bench_function(format!("wal/{mode}/{settings}"), |b| {
                 let log = log.get_or_insert_with(|| common::temp_log(Options::default()));
                 let writer = common::Writer::new(&log.wal, data.clone());
+                let segment_size = Options::default().segment_size;
+                let mut compactor =
+                    (mode == "compacted").then(|| common::Compactor::new(segment_size, size));
                 b.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
@@ -56,6 +67,9 @@ fn append(c: &mut Criterion) {
                             writer.append(batch).map(drop)
                         }
                         .expect("append");
+                        if let Some(c) = &mut compactor {
+                            c.wrote(&log.wal, bytes).expect("purge");
+                        }
                     }
                     let elapsed = start.elapsed();
                     common::purge_all(&log.wal);

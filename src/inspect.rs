@@ -24,7 +24,7 @@ pub use crate::segment::Header;
 use crate::error::{DecodeError, Result};
 use crate::fs::{Fs, OpenMode, StdFs};
 use crate::record::Record;
-use crate::segment::{self, Frames, HEADER_LEN, last_nonzero};
+use crate::segment::{self, Frames, HEADER_LEN, leftovers_end};
 use crate::types::{EntryId, HardState};
 use crate::wal::{Options, RecoveryReport, recovery};
 
@@ -123,7 +123,8 @@ pub enum End {
         /// Where the seal frame ends.
         offset: u64,
     },
-    /// Never-written zeros from `offset` on.
+    /// Nothing of this segment from `offset` on: never-written zeros, or in a recycled
+    /// segment ([`Header::recycled`]) stale bytes of the file's earlier life.
     Clean {
         /// Where the frames end.
         offset: u64,
@@ -135,7 +136,8 @@ pub enum End {
         offset: u64,
         /// Why the bytes there are not a frame (`None`: a zero header).
         error: Option<DecodeError>,
-        /// Bytes from `offset` to the last non-zero byte of the file.
+        /// Bytes from `offset` to the end of what this segment's writer left: the last non-zero
+        /// byte of the file, or in a recycled segment the end of the last frame of its salt.
         trailing: u64,
     },
     /// The header does not decode.
@@ -193,14 +195,16 @@ fn dump_segment(fs: &dyn Fs, path: &Path) -> Result<SegmentDump> {
                 }
             }
             Err(stop) => {
-                let trailing = last_nonzero(&buf, stop.offset) - stop.offset;
-                dump.end = match (stop.error, trailing) {
-                    (None, 0) => End::Clean {
+                let next_lsn = dump.records.last().map_or(0, |r| r.lsn + 1);
+                let trailing = leftovers_end(&header, &buf, stop.offset, next_lsn) - stop.offset;
+                let clean = stop.error.is_none() || header.recycled;
+                dump.end = match (clean, trailing) {
+                    (true, 0) => End::Clean {
                         offset: stop.offset,
                     },
-                    (error, trailing) => End::Stopped {
+                    (_, trailing) => End::Stopped {
                         offset: stop.offset,
-                        error,
+                        error: stop.error,
                         trailing,
                     },
                 };

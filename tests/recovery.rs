@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use raftwal::fs::{Fs, OpenMode, StdFs};
 use raftwal::inspect::{self, End, SegmentDump, What};
-use raftwal::{Batch, Entry, Error, Options, Wal};
+use raftwal::{Batch, Entry, EntryId, Error, Options, Wal};
 
 fn options(segment_size: u64) -> Options {
     let mut o = Options::default();
@@ -300,11 +300,13 @@ fn a_finished_unused_preparation_is_kept_across_reopen_and_then_used() {
 }
 
 #[test]
-fn a_preparation_with_any_non_zero_byte_or_another_size_is_replaced() {
+fn a_preparation_with_a_written_header_region_or_another_size_is_replaced() {
     use std::os::unix::fs::MetadataExt;
     let size = 64u64 << 10;
     // (offset of a stray byte, or None; length the file is cut to)
-    let cases = [(Some(0), size), (Some(size - 1), size), (None, size - 512)];
+    // Any byte of the header region written means its first use began; past it, stale bytes
+    // are allowed (a recycled preparation, below).
+    let cases = [(Some(0), size), (Some(47), size), (None, size - 512)];
     for (i, (stray, len)) in cases.into_iter().enumerate() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -328,4 +330,257 @@ fn a_preparation_with_any_non_zero_byte_or_another_size_is_replaced() {
         assert_eq!(meta.len(), size, "case {i}");
         assert!(read_file(&next).iter().all(|&b| b == 0), "case {i}");
     }
+}
+
+/// The files in `dir` whose names end in `.{extension}`, sorted.
+fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut names = StdFs.list_dir(dir).unwrap();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect()
+}
+
+/// The free files in `dir`.
+fn free_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir, "free")
+}
+
+/// A copy of the closed log in `dir`.
+fn copy_log(dir: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for name in StdFs.list_dir(dir).unwrap() {
+        let to = StdFs
+            .open(&copy.path().join(&name), OpenMode::CreateNew)
+            .unwrap();
+        to.write_all_at(&read_file(&dir.join(&name)), 0).unwrap();
+    }
+    copy
+}
+
+/// Is the segment the log writes to a recycled one? Reads the newest segment with a header
+/// (the prepared one after it has none yet) while the log runs, so files may come and go.
+fn writing_into_recycled(dir: &Path) -> bool {
+    let header = files(dir, "wal")
+        .iter()
+        .rev()
+        .filter_map(|p| std::fs::read(p).ok())
+        .find(|bytes| bytes.starts_with(b"RAFTWAL\0"));
+    // Byte 10 holds the header flags; bit 0 is "recycled" (docs/format.md).
+    header.is_some_and(|h| h.get(10) == Some(&1))
+}
+
+/// Appends entries `from..` of `size` bytes, one synced batch each, compacting right behind
+/// them, until the log writes into a recycled segment (and `extra` entries more). Returns the
+/// last index.
+fn compact_until_recycled(wal: &Wal, from: u64, size: usize, extra: u64) -> u64 {
+    let mut i = from;
+    let mut left = None;
+    while left != Some(0) {
+        wal.append_sync(&Batch {
+            entries: vec![entry(i, size)],
+            ..Batch::default()
+        })
+        .unwrap();
+        if i > 1 {
+            let purge = wal.purge_to(EntryId::new(1, i - 1)).unwrap();
+            wal.sync(purge).unwrap();
+        }
+        left = match left {
+            None if writing_into_recycled(wal.dir()) => Some(extra),
+            None => {
+                assert!(i < from + 10_000, "the log never recycled a segment");
+                None
+            }
+            Some(n) => Some(n - 1),
+        };
+        i += 1;
+    }
+    i - 1
+}
+
+#[test]
+fn a_log_compacted_behind_its_writer_recycles_segments_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = options(16 << 10);
+    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
+    let last = compact_until_recycled(&wal, 1, 700, 60);
+    let want = vec![entry(last, 700)];
+    assert_eq!(wal.entries(last, last + 1, u64::MAX).unwrap(), want);
+    drop(wal);
+    // At most the pool's cap of free files, and no more segments than compaction leaves.
+    assert!(free_files(dir).len() <= 2, "{:?}", free_files(dir));
+    let segments = inspect::dump(dir).unwrap();
+    assert!(segments.len() <= 3, "{segments:?}");
+    let (wal, report) = Wal::open(dir, o.clone()).unwrap();
+    assert_eq!((report.last_index, report.torn_bytes_dropped), (last, 0));
+    assert_eq!(wal.entries(last, last + 1, u64::MAX).unwrap(), want);
+    let last = compact_until_recycled(&wal, last + 1, 700, 30);
+    drop(wal);
+    let (wal, _) = Wal::open(dir, o).unwrap();
+    assert_eq!(wal.last_index(), last);
+    let got = wal.entries(last, last + 1, u64::MAX).unwrap();
+    assert_eq!(got, vec![entry(last, 700)]);
+}
+
+/// The batch frames of the segment being written: (file, offset, length), in order.
+fn tail_batches(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
+    let seg = used_segments(dir).pop().unwrap();
+    seg.records
+        .iter()
+        .filter(|r| matches!(r.what, What::Batch { .. }))
+        .map(|r| (seg.path.clone(), r.offset, r.len))
+        .collect()
+}
+
+#[test]
+fn in_a_recycled_segment_only_a_later_frame_proves_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = options(64 << 10);
+    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
+    let mut last = compact_until_recycled(&wal, 1, 2000, 3);
+    last += 1;
+    wal.append_sync(&Batch {
+        entries: vec![entry(last, 2000)],
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(wal);
+    // Healthy, the stale bytes after the frames are no part of the log.
+    let tail = used_segments(dir).pop().unwrap();
+    assert!(tail.header.unwrap().recycled);
+    assert!(matches!(tail.end, End::Clean { .. }), "{:?}", tail.end);
+    assert_eq!(inspect::verify(dir, &o).unwrap().torn_bytes_dropped, 0);
+    // The last synced frame damaged: with stale bytes around, nothing tells it from a torn
+    // write, so it is cut (in a zeroed segment this is Corrupt: every sector was written).
+    let copy = copy_log(dir);
+    let (path, offset, len) = last_batch(copy.path());
+    flip(&path, offset + len / 2);
+    let (wal, report) = Wal::open(copy.path(), o.clone()).unwrap();
+    assert_eq!(
+        (report.last_index, report.torn_bytes_dropped),
+        (last - 1, len)
+    );
+    drop(wal);
+    // An earlier one, vouched for by the purge written after its sync: Corrupt.
+    let batches = tail_batches(dir);
+    let (path, offset, len) = batches[batches.len() - 2].clone();
+    flip(&path, offset + len / 2);
+    assert_corrupt(dir, &o, &path, offset);
+}
+
+#[test]
+fn frames_past_a_torn_frame_in_a_recycled_segment_are_zeroed_and_never_resurrected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = options(64 << 10);
+    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
+    let last = compact_until_recycled(&wal, 1, 1000, 2);
+    // Two more frames, never synced: the first is torn, the second reached the disk whole.
+    for i in [last + 1, last + 2] {
+        wal.append(&Batch {
+            entries: vec![entry(i, 1000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    drop(wal);
+    let batches = tail_batches(dir);
+    let [.., (path, torn, len), (_, whole, _)] = batches.as_slice() else {
+        panic!("two unsynced frames expected: {batches:?}");
+    };
+    assert_eq!(torn + len, *whole);
+    flip(path, torn + len / 2);
+    let (wal, report) = Wal::open(dir, o.clone()).unwrap();
+    assert_eq!(
+        (report.last_index, report.torn_bytes_dropped),
+        (last, 2 * len)
+    );
+    let bytes = read_file(path);
+    assert!(
+        bytes[*torn as usize..(torn + 2 * len) as usize]
+            .iter()
+            .all(|&b| b == 0)
+    );
+    // The same index again, the same length: the old second frame would follow it with just
+    // the next Lsn, had recovery not zeroed it.
+    let again = Entry::new(last + 1, 1, vec![0x5a; 1000]);
+    wal.append_sync(&Batch {
+        entries: vec![again.clone()],
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(wal);
+    let (wal, _) = Wal::open(dir, o).unwrap();
+    assert_eq!(wal.last_index(), last + 1, "a stale frame came back");
+    assert_eq!(
+        wal.entries(last + 1, last + 2, u64::MAX).unwrap(),
+        vec![again]
+    );
+}
+
+#[test]
+fn entries_a_reader_holds_keep_their_bytes_when_their_segment_is_purged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = options(16 << 10);
+    let (wal, _) = Wal::open(dir, o).unwrap();
+    for i in 1..=30 {
+        wal.append_sync(&Batch {
+            entries: vec![entry(i, 1000)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    // Slices of segment 1's map: its file must not be written over while they live.
+    let held = wal.entries(1, 6, u64::MAX).unwrap();
+    assert_eq!(held, (1..=5).map(|i| entry(i, 1000)).collect::<Vec<_>>());
+    compact_until_recycled(&wal, 31, 1000, 40);
+    assert_eq!(held, (1..=5).map(|i| entry(i, 1000)).collect::<Vec<_>>());
+    assert!(!dir.join(format!("{:016x}.free", 1)).exists());
+}
+
+#[test]
+fn free_files_of_another_segment_size_are_reused_only_if_they_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (wal, _) = Wal::open(dir, options(16 << 10)).unwrap();
+    let mut last = compact_until_recycled(&wal, 1, 700, 0);
+    // Two segments more without a purge, then purge everything: the segments behind the
+    // writer become free files (the preparer may take one).
+    for i in last + 1..=last + 50 {
+        wal.append_sync(&Batch {
+            entries: vec![entry(i, 700)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    last += 50;
+    let purge = wal.purge_to(EntryId::new(1, last)).unwrap();
+    wal.sync(purge).unwrap();
+    drop(wal);
+    assert!(!free_files(dir).is_empty(), "no free file to test with");
+    // Larger segments: a 16 KiB free file is grown to fit and used.
+    let copy = copy_log(dir);
+    let big = options(32 << 10);
+    let (wal, _) = Wal::open(copy.path(), big.clone()).unwrap();
+    let end = compact_until_recycled(&wal, last + 1, 700, 5);
+    drop(wal);
+    for seg in inspect::dump(copy.path()).unwrap() {
+        assert!(seg.len <= 32 << 10, "{}", seg.path.display());
+    }
+    let (wal, _) = Wal::open(copy.path(), big).unwrap();
+    assert_eq!(
+        wal.entries(end, end + 1, u64::MAX).unwrap(),
+        vec![entry(end, 700)]
+    );
+    drop(wal);
+    // Smaller segments: a free file too large is removed at open.
+    let (wal, _) = Wal::open(dir, options(8 << 10)).unwrap();
+    assert_eq!(free_files(dir), Vec::<PathBuf>::new());
+    assert_eq!(wal.last_index(), last);
 }

@@ -23,7 +23,7 @@ use raftwal::{EntryId, Options, Wal};
 use tempfile::TempDir;
 
 pub use shared::raw::{RawFile, read_sequential};
-pub use shared::writer::{Writer, on_threads};
+pub use shared::writer::{Compactor, Writer, on_threads};
 pub use shared::{TempLog, payload, read_all};
 
 /// Bytes of the raw baseline file: one default segment.

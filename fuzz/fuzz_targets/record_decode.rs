@@ -130,6 +130,7 @@ fuzz_target!(|data: &[u8]| {
         seq: input.u64(),
         salt,
         first_index: input.u64(),
+        recycled: input.u64() & 1 == 1,
     };
     assert_eq!(decode_header(&encode_header(&header)).ok(), Some(header));
 });

@@ -52,7 +52,9 @@ const BODY_CRC_OFFSET: usize = HEADER_CRC_OFFSET + 4;
 const BODY_LEN_OFFSET: usize = BODY_CRC_OFFSET + 4;
 const KIND_OFFSET: usize = BODY_LEN_OFFSET + 4;
 const RESERVED_OFFSET: usize = KIND_OFFSET + 1;
-const LSN_OFFSET: usize = RESERVED_OFFSET + 3;
+/// Offset of the Lsn field in a frame: a search of stale bytes for frames compares it before
+/// any checksum.
+pub(crate) const LSN_OFFSET: usize = RESERVED_OFFSET + 3;
 const SYNCED_LSN_OFFSET: usize = LSN_OFFSET + 8;
 /// Length of the fixed frame header; the body follows it.
 pub(crate) const FRAME_HEADER_LEN: usize = SYNCED_LSN_OFFSET + 8;

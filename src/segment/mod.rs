@@ -1,17 +1,21 @@
 //! One segment file: its name, header, creation ahead of need, and the frames inside it.
 //!
 //! A segment's life: `prepare` creates it under its final name, zero-filled to the target size
-//! and synced (so later writes into it change no metadata); `activate` writes its header and
-//! checkpoint and syncs them; frames are appended; a `Seal` frame naming the successor ends it.
-//! A header that is all zeros marks a prepared segment that was never used.
+//! and synced (so later writes into it change no metadata), or makes it from a purged segment
+//! of the free pool; the writer's rotation writes its header and checkpoint and syncs them;
+//! frames are appended; a `Seal` frame naming the successor ends it; once purged, it is
+//! removed or goes back to the pool. A header region that is all zeros marks a prepared
+//! segment that was never used.
 
 mod header;
 mod name;
+mod pool;
 mod scan;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,8 +24,9 @@ use bytes::Bytes;
 
 pub(crate) use header::HEADER_LEN;
 pub use header::Header;
-pub(crate) use name::{FileName, parse as parse_name, segment_name, temp_name};
-pub(crate) use scan::{Frames, Stop, find_proof, last_nonzero, torn_plausible};
+pub(crate) use name::{FileName, free_name, parse as parse_name, segment_name, temp_name};
+pub(crate) use pool::Pool;
+pub(crate) use scan::{Decoded, Frames, Stop, find_proof, leftovers_end, torn_plausible};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
@@ -43,39 +48,87 @@ pub(crate) fn new_salt() -> u64 {
     RandomState::new().hash_one(nanos)
 }
 
-/// Creates segment `seq` in `dir`, zero-filled to `size` bytes, and makes it and its name
-/// durable. Runs off the hot path, ahead of need.
+/// A segment prepared ahead of need: named, durable, its header region zero.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<dyn File>,
+    /// Built from a recycled file: past the header region it may hold stale bytes. Otherwise
+    /// every byte is zero.
+    pub(crate) recycled: bool,
+}
+
+/// Prepares segment `seq` in `dir`, `size` bytes, and makes it and its name durable: from a
+/// file of the free `pool` if it has one, else a new file zero-filled. Runs off the hot path,
+/// ahead of need.
 ///
-/// The file is built under a temporary name and gets its segment name only once its zeros are
-/// synced. So a segment file whose bytes are all zeros is a finished preparation, and recovery
-/// may keep it for the next rotation instead of zero-filling another.
+/// A new file is built under a temporary name and gets its segment name only once its zeros
+/// are synced; a free file gets it only once its header region is zero and synced. So a
+/// segment file whose header region is zero is a finished preparation, and recovery may keep
+/// it for the next rotation instead of preparing another.
 ///
-/// Cost: one create, `size` bytes of zeros written, one fdatasync, one rename, one directory
-/// fsync.
+/// Cost: from the pool, a write of the header region (and of any tail the seal trimmed), one
+/// fdatasync, one rename, one directory fsync; else one create and `size` bytes of zeros
+/// written instead of the header region.
 ///
 /// # Errors
-/// As [`create_atomic`]: a half-made file is left under its temporary name for recovery, which
-/// removes it, and a name whose directory sync failed is removed again, so that no reopen
-/// keeps a segment whose name may never reach the disk.
+/// [`Error::Io`] from the file-system calls. A half-made file is left under its temporary or
+/// free name for recovery, which removes or reuses it; a name whose directory sync failed is
+/// removed again, so that no reopen keeps a segment whose name may never reach the disk.
 pub(crate) fn prepare(
     fs: &dyn Fs,
     dir: &Path,
     seq: u64,
     size: u64,
-) -> Result<(PathBuf, Arc<dyn File>)> {
-    create_atomic(fs, dir, seq, size, &[])
+    pool: &Pool,
+) -> Result<Prepared> {
+    if let Some(free) = pool.take() {
+        return recycle(fs, dir, &free, seq, size);
+    }
+    let (path, file) = create_atomic(fs, dir, seq, size, &[])?;
+    Ok(Prepared {
+        path,
+        file,
+        recycled: false,
+    })
 }
 
-/// Is `buf`, the whole of a segment file, a preparation that finished and was never
-/// used: `size` bytes (the segment size the log runs with), all zeros?
+/// Makes the free file `free` segment `seq`: zeroes its header region (and any tail cut off
+/// by a seal, so that it is `size` bytes again), syncs, renames it into place and syncs the
+/// directory. The frames of its earlier life stay: they carry another salt and never decode
+/// in the new segment.
 ///
-/// [`prepare`] names a file only after its zeros are synced, and its first use writes a
-/// header, so such a file is proven fully zeroed and durable. A file that ever had its header
-/// written, even torn, or was extended for an oversized frame, fails the test.
+/// # Errors
+/// As [`prepare`].
+fn recycle(fs: &dyn Fs, dir: &Path, free: &Path, seq: u64, size: u64) -> Result<Prepared> {
+    let file = open(fs, free, OpenMode::ReadWrite)?;
+    let len = file.len().map_err(io_err(IoOp::Read, free))?;
+    write_zeros(file.as_ref(), free, len..size)?;
+    write_zeros(file.as_ref(), free, 0..HEADER_LEN as u64)?;
+    file.sync_data().map_err(io_err(IoOp::SyncData, free))?;
+    let path = dir.join(segment_name(seq));
+    rename_durably(fs, dir, free, &path)?;
+    Ok(Prepared {
+        path,
+        file,
+        recycled: true,
+    })
+}
+
+/// Is `buf`, the whole of a segment file, a preparation that finished and was never used?
+/// `Some(recycled)` if it is `size` bytes (the segment size the log runs with) and its header
+/// region is zero; `recycled` is false only if every byte is zero.
 ///
-/// Cost: one pass over `size` bytes, a block at a time.
-pub(crate) fn is_unused_preparation(buf: &[u8], size: u64) -> bool {
-    buf.len() as u64 == size && crate::record::is_zero(buf)
+/// [`prepare`] names a file only after its header region is zero and synced, and its first
+/// use writes a header, so such a file is proven durable and unused. A file that ever had its
+/// header written, even torn, or was extended for an oversized frame, fails the test; one
+/// whose checkpoint sector alone reached the disk passes as recycled (its bytes are stale).
+///
+/// Cost: one pass over the zeros at the start of the file, a block at a time.
+pub(crate) fn unused_preparation(buf: &[u8], size: u64) -> Option<bool> {
+    let header = buf.get(..HEADER_LEN)?;
+    let unused = buf.len() as u64 == size && crate::record::is_zero(header);
+    unused.then(|| !crate::record::is_zero(buf))
 }
 
 /// Creates segment `seq` atomically with `first_bytes` (a header and a checkpoint frame, or
@@ -104,15 +157,74 @@ pub(crate) fn create_atomic(
             .map_err(io_err(IoOp::Write, &temp))?;
     }
     file.sync_data().map_err(io_err(IoOp::SyncData, &temp))?;
-    fs.rename(&temp, &path)
-        .map_err(io_err(IoOp::Rename, &temp))?;
+    rename_durably(fs, dir, &temp, &path)?;
+    Ok((path, file))
+}
+
+/// Renames `from` to `to` in `dir` and syncs the directory.
+///
+/// # Errors
+/// [`Error::Io`] if either fails. After a failed directory sync `to` is removed again (best
+/// effort): the kernel may keep the name in memory only and never write it.
+fn rename_durably(fs: &dyn Fs, dir: &Path, from: &Path, to: &Path) -> Result<()> {
+    fs.rename(from, to).map_err(io_err(IoOp::Rename, from))?;
     if let Err(source) = fs.sync_dir(dir) {
         // NB: if the removal fails too, the error below still reaches the caller; nothing
         // better is left to try.
-        let _ = fs.remove_file(&path);
+        let _ = fs.remove_file(to);
         return Err(io_err(IoOp::SyncDir, dir)(source));
     }
-    Ok((path, file))
+    Ok(())
+}
+
+/// Writes zeros over `range` of `file` (nothing if it is empty), a chunk at a time.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` if a write fails.
+fn write_zeros(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let zeros = vec![0u8; range.end.saturating_sub(range.start).min(CHUNK) as usize];
+    let mut at = range.start;
+    while at < range.end {
+        let n = (range.end - at).min(CHUNK) as usize;
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
+            .map_err(io_err(IoOp::Write, path))?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Counts who may still read one segment file's old bytes: every map of it (and slice of a
+/// map), and every clone of its read-side handle (a read in flight outside the lock). The file
+/// is written over (recycled) only when none is left; unlinking it instead is always safe.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Readers(Arc<()>);
+
+/// A map that counts as a reader of its segment while any slice of it lives.
+struct Tracked {
+    map: Bytes,
+    _reader: Readers,
+}
+
+impl AsRef<[u8]> for Tracked {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl Readers {
+    /// `map`, counted as a reader until it and every slice of it are dropped.
+    pub(crate) fn track(&self, map: Bytes) -> Bytes {
+        Bytes::from_owner(Tracked {
+            map,
+            _reader: self.clone(),
+        })
+    }
+
+    /// Does anyone besides this handle still read the file?
+    pub(crate) fn others(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 /// Opens the log file `path` in `mode`.

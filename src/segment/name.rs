@@ -1,8 +1,10 @@
-//! Segment file names: `{seq:016x}.wal`, fixed width so that lexical order is log order.
+//! Segment file names: `{seq:016x}.wal`, fixed width so that lexical order is log order; and the
+//! names of files being built (`.wal.tmp`) or kept for reuse (`.free`).
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
 
 const SUFFIX: &str = ".wal";
 const TEMP_SUFFIX: &str = ".wal.tmp";
+const FREE_SUFFIX: &str = ".free";
 const SEQ_DIGITS: usize = 16;
 
 /// The file name of segment `seq`.
@@ -15,6 +17,11 @@ pub(crate) fn temp_name(seq: u64) -> String {
     format!("{seq:0SEQ_DIGITS$x}{TEMP_SUFFIX}")
 }
 
+/// The name a purged segment `seq` is kept under for reuse: replay never reads it.
+pub(crate) fn free_name(seq: u64) -> String {
+    format!("{seq:0SEQ_DIGITS$x}{FREE_SUFFIX}")
+}
+
 /// What a directory entry is to the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FileName {
@@ -22,6 +29,8 @@ pub(crate) enum FileName {
     Segment(u64),
     /// A segment left half-built by a crash: safe to remove.
     Temp,
+    /// A purged segment kept for reuse; the number is the segment it was.
+    Free(u64),
     /// Anything else (the lock file, files of other programs): left alone.
     Other,
 }
@@ -30,6 +39,9 @@ pub(crate) enum FileName {
 pub(crate) fn parse(name: &str) -> FileName {
     if name.strip_suffix(TEMP_SUFFIX).and_then(parse_seq).is_some() {
         return FileName::Temp;
+    }
+    if let Some(seq) = name.strip_suffix(FREE_SUFFIX).and_then(parse_seq) {
+        return FileName::Free(seq);
     }
     match name.strip_suffix(SUFFIX).and_then(parse_seq) {
         Some(seq) => FileName::Segment(seq),
@@ -56,6 +68,7 @@ mod tests {
         for seq in [0, 1, 0xff, 0x1_0000, u64::MAX] {
             assert_eq!(parse(&segment_name(seq)), FileName::Segment(seq));
             assert_eq!(parse(&temp_name(seq)), FileName::Temp);
+            assert_eq!(parse(&free_name(seq)), FileName::Free(seq));
         }
         let mut names: Vec<String> = [300u64, 2, 17, 1 << 40].map(segment_name).into();
         names.sort();
@@ -75,6 +88,8 @@ mod tests {
             "00000000000000001.wal",
             "0000000000000001.wal.bak",
             "0000000000000001.tmp",
+            "1.free",
+            "0000000000000001.wal.free",
         ] {
             assert_eq!(parse(name), FileName::Other, "{name}");
         }

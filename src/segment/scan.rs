@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 
+use super::Header;
 use crate::error::DecodeError;
-use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame};
+use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader, Record};
 
 /// Where and why the frames of a segment stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +15,19 @@ pub(crate) struct Stop {
     pub(crate) offset: u64,
     /// Why it is not: `None` for never-written (zero) space.
     pub(crate) error: Option<DecodeError>,
+}
+
+impl Stop {
+    /// The stop at a frame whose sequence number is not the one expected.
+    fn out_of_order(offset: u64) -> Self {
+        let error = DecodeError::Malformed {
+            what: "frame sequence number out of order",
+        };
+        Self {
+            offset,
+            error: Some(error),
+        }
+    }
 }
 
 /// The frames of a segment buffer in file order, each checked against the segment's salt and
@@ -42,11 +56,6 @@ impl<'a> Frames<'a> {
         }
     }
 
-    /// Offset of the next frame (after the last one yielded).
-    pub(crate) fn position(&self) -> u64 {
-        self.pos
-    }
-
     fn next_frame(&mut self) -> Result<(u64, Frame), Stop> {
         let offset = self.pos;
         let rest = usize::try_from(offset)
@@ -66,13 +75,7 @@ impl<'a> Frames<'a> {
             error: Some(error),
         })?;
         if self.next_lsn.is_some_and(|want| want != frame.lsn) {
-            let error = DecodeError::Malformed {
-                what: "frame sequence number out of order",
-            };
-            return Err(Stop {
-                offset,
-                error: Some(error),
-            });
+            return Err(Stop::out_of_order(offset));
         }
         self.next_lsn = frame.lsn.checked_add(1);
         self.pos += frame.len;
@@ -93,37 +96,223 @@ impl Iterator for Frames<'_> {
     }
 }
 
+/// Lsns a frame found past a stop may carry, from the first lost one on. No log holds more
+/// frames than this past a stop (it would be 32 TiB of frame headers), and an Lsn field
+/// outside the window costs a search a compare instead of a checksum.
+const LSN_WINDOW: u64 = 1 << 40;
+
+/// Valid frames of `salt` at or after `from` (at every aligned offset) whose Lsn is at least
+/// `first_lsn`, in file order: what this segment's writer may have left past a stop.
+///
+/// Frames of an earlier life of a recycled file never qualify: they carry another salt, and
+/// lower Lsns (the log's Lsns only grow, and a file is recycled only after a durable purge
+/// newer than all of its frames).
+///
+/// Cost: one pass over the words where an Lsn field would be (one compare each, zeros and
+/// stale bytes alike), and two checksums at each offset whose word falls in the window.
+fn frames_from(
+    buf: &Bytes,
+    salt: u64,
+    from: u64,
+    first_lsn: u64,
+) -> impl Iterator<Item = (u64, FrameHeader)> + '_ {
+    let start = from.next_multiple_of(FRAME_ALIGN);
+    // The Lsn field of a frame at `at` is the word at `at + LSN_OFFSET`.
+    let fields = usize::try_from(start)
+        .ok()
+        .and_then(|at| buf.get(at + record::LSN_OFFSET..))
+        .unwrap_or_default();
+    let mut word = 0;
+    std::iter::from_fn(move || {
+        while let Some(found) = fields
+            .get(word * WORD..)
+            .and_then(|rest| first_in_window(rest, first_lsn))
+        {
+            let at = start + ((word + found) * WORD) as u64;
+            word += found + 1;
+            let rest = usize::try_from(at).ok().and_then(|at| buf.get(at..))?;
+            if let Ok(header) = record::decode_header(rest, salt)
+                && record::decode(&buf.slice_ref(rest), salt).is_ok()
+            {
+                return Some((at, header));
+            }
+        }
+        None
+    })
+}
+
+/// Bytes of a frame's Lsn field, and the step between possible frame starts.
+const WORD: usize = FRAME_ALIGN as usize;
+
+/// Index of the first little-endian word of `fields` in `first_lsn..first_lsn + LSN_WINDOW`.
+/// Checks 8 words at a time without a branch per word, so a run of stale bytes or zeros goes
+/// by at close to memory speed.
+fn first_in_window(fields: &[u8], first_lsn: u64) -> Option<usize> {
+    const BLOCK: usize = 8 * WORD;
+    let width = LSN_WINDOW.min(u64::MAX - first_lsn);
+    let hit = |word: &[u8]| {
+        let lsn = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        lsn.wrapping_sub(first_lsn) < width
+    };
+    let blocks = fields.chunks_exact(BLOCK);
+    let skipped = blocks
+        .take_while(|block| !block.chunks_exact(WORD).fold(false, |any, w| any | hit(w)))
+        .count()
+        * BLOCK;
+    let found = fields.get(skipped..)?.chunks_exact(WORD).position(hit)?;
+    Some(skipped / WORD + found)
+}
+
+/// A segment's frames decoded (and so checksum-verified) ahead of replay, which lets several
+/// threads verify segments at once: every frame from the start up to the first seal, then
+/// where they stop if they stop before one.
+///
+/// Which sequence number the first frame must carry is known only once the previous segment
+/// is replayed; [`Decoded::expect_first`] checks it then. From there on, it yields exactly
+/// what [`Frames`] started with that sequence number would, stopping at a seal as replay does.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Frames not yielded yet, in file order, each with its offset.
+    frames: std::vec::IntoIter<(u64, Frame)>,
+    /// Where the frames stop, yielded after the last one; `None` once yielded, or if they
+    /// end with a seal.
+    stop: Option<Stop>,
+    /// Offset just past the last frame yielded (the start before any).
+    pos: u64,
+    /// Entries in the frames' batches.
+    entries: usize,
+}
+
+impl Decoded {
+    /// Decodes the frames of `buf` from offset `start` up to and including the first seal.
+    ///
+    /// Cost: a checksum over every frame; one allocation per batch for its entry list, and one
+    /// reference count increment per entry payload.
+    pub(crate) fn new(buf: &Bytes, salt: u64, start: u64) -> Self {
+        let mut frames = Vec::new();
+        let mut stop = None;
+        let mut entries = 0;
+        for item in Frames::new(buf, salt, start, None) {
+            match item {
+                Ok((offset, frame)) => {
+                    let sealed = match &frame.record {
+                        Record::Batch(batch) => {
+                            entries += batch.entries.len();
+                            false
+                        }
+                        Record::Seal { .. } => true,
+                        _ => false,
+                    };
+                    frames.push((offset, frame));
+                    if sealed {
+                        break;
+                    }
+                }
+                Err(at) => {
+                    stop = Some(at);
+                }
+            }
+        }
+        Self {
+            frames: frames.into_iter(),
+            stop,
+            pos: start,
+            entries,
+        }
+    }
+
+    /// Holds the first frame to sequence number `next_lsn` (any if `None`): if it carries
+    /// another, the frames stop there, as [`Frames`] would stop.
+    pub(crate) fn expect_first(mut self, next_lsn: Option<u64>) -> Self {
+        let first = self.frames.as_slice().first();
+        if let (Some(want), Some((offset, frame))) = (next_lsn, first)
+            && frame.lsn != want
+        {
+            self.stop = Some(Stop::out_of_order(*offset));
+            self.frames = Vec::new().into_iter();
+            self.entries = 0;
+        }
+        self
+    }
+
+    /// Offset just past the last frame yielded.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Entries in the batches of the frames not yielded yet, and in those yielded.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+}
+
+impl Iterator for Decoded {
+    type Item = Result<(u64, Frame), Stop>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.frames.next() {
+            Some((offset, frame)) => {
+                self.pos = offset + frame.len;
+                Some(Ok((offset, frame)))
+            }
+            None => self.stop.take().map(Err),
+        }
+    }
+}
+
 /// Looks past a stop for proof that it is damaged acknowledged data: a valid frame at or after
 /// `from` whose durability proof covers frame `lost_lsn` (it was written after a sync that made
 /// `lost_lsn` durable). Returns the offset of the first such frame.
 ///
-/// Cost: a checksum of 32 bytes at every aligned offset holding non-zero bytes; zero runs are
-/// skipped.
+/// Cost: as [`frames_from`].
 pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Option<u64> {
-    let mut pos = from.next_multiple_of(FRAME_ALIGN);
-    while let Some(rest) = usize::try_from(pos).ok().and_then(|at| buf.get(at..)) {
-        if rest.len() < FRAME_HEADER_LEN {
-            return None;
-        }
-        let skip = record::first_nonzero(rest)?;
-        if skip >= FRAME_ALIGN as usize {
-            pos += (skip as u64 / FRAME_ALIGN) * FRAME_ALIGN;
-            continue;
-        }
-        let proves = record::decode_header(rest, salt).is_ok_and(|h| h.synced_lsn >= lost_lsn)
-            && record::decode(&buf.slice_ref(rest), salt).is_ok();
-        if proves {
-            return Some(pos);
-        }
-        pos += FRAME_ALIGN;
+    frames_from(buf, salt, from, lost_lsn)
+        .find(|(_, header)| header.synced_lsn >= lost_lsn)
+        .map(|(at, _)| at)
+}
+
+/// End of what the current life of a recycled segment wrote at or after `from`, a stop: the
+/// last valid frame of `salt` with an Lsn of at least `first_lsn`, or the frame at `from`
+/// itself if its header is valid (its body torn), clamped to the buffer; `from` if neither
+/// exists. Recovery zeroes up to there. Left in place, a whole frame would be read back as
+/// soon as the writer, continuing at the stop with other frames, brought the log's Lsns up to
+/// its own; the torn frame is zeroed so the report can name its bytes.
+///
+/// Cost: as [`frames_from`].
+fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
+    let rest = usize::try_from(from)
+        .ok()
+        .and_then(|at| buf.get(at..))
+        .unwrap_or_default();
+    let torn_end = record::decode_header(rest, salt)
+        .ok()
+        .filter(|header| header.lsn >= first_lsn)
+        .map_or(from, |header| {
+            (from + header.frame_len()).min(buf.len() as u64)
+        });
+    frames_from(buf, salt, from, first_lsn)
+        .last()
+        .map_or(from, |(at, header)| at + header.frame_len())
+        .max(torn_end)
+}
+
+/// End of whatever the writer of segment `buf` (with `header`) left at or after `from`, Lsn
+/// `first_lsn` on, that is not part of the log: in a zero-filled segment the last non-zero
+/// byte, in a recycled one the end of the last frame of its salt ([`last_frame_end`]; its other
+/// bytes are stale, and stay).
+pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: u64) -> u64 {
+    if header.recycled {
+        last_frame_end(buf, header.salt, from, first_lsn)
+    } else {
+        last_nonzero(buf, from)
     }
-    None
 }
 
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
 pub(crate) const SECTOR: u64 = 512;
 
-/// Could the bad frame at `offset` be a write torn by a power cut, rather than damage?
+/// Could the bad frame at `offset` of a zero-filled segment be a write torn by a power cut,
+/// rather than damage? (In a recycled segment any could: stale bytes fill every sector.)
 ///
 /// Every frame is written into space that was zero-filled and synced first, so a sector a torn
 /// write did not reach still reads as zeros. The frame (its claimed extent if its header is
@@ -155,7 +344,7 @@ pub(crate) fn torn_plausible(buf: &[u8], offset: u64, salt: u64) -> bool {
 
 /// Offset just past the last non-zero byte of `buf` at or after `from` (`from` itself if all
 /// are zero): the end of whatever a torn write left behind.
-pub(crate) fn last_nonzero(buf: &[u8], from: u64) -> u64 {
+fn last_nonzero(buf: &[u8], from: u64) -> u64 {
     let tail = usize::try_from(from)
         .ok()
         .and_then(|at| buf.get(at..))
@@ -168,7 +357,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::record::{Record, encode};
+    use crate::record::encode;
     use crate::wal::Batch;
     use crate::{Entry, HardState};
 
@@ -236,6 +425,43 @@ mod tests {
     }
 
     #[test]
+    fn decoded_frames_yield_what_frames_would_once_the_first_lsn_is_known() {
+        let (bytes, _) = frames(&[(4, 0), (5, 4), (6, 5)]);
+        let buf = Bytes::from(bytes);
+        for first in [None, Some(4), Some(5), Some(3)] {
+            let scan: Vec<_> = Frames::new(&buf, SALT, 16, first).collect();
+            let decoded: Vec<_> = Decoded::new(&buf, SALT, 16).expect_first(first).collect();
+            assert_eq!(decoded, scan, "first lsn {first:?}");
+        }
+    }
+
+    #[test]
+    fn decoded_frames_end_at_the_seal_and_know_what_follows() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        bytes.truncate(bytes.len() - 256);
+        let seal_at = bytes.len() as u64;
+        let seal = Record::Seal {
+            next_seq: 2,
+            next_salt: 3,
+        };
+        encode(&mut bytes, SALT, 3, 2, &seal).unwrap();
+        let end = bytes.len() as u64;
+        let (after, _) = frames(&[(4, 3)]);
+        bytes.extend_from_slice(&after);
+        let buf = Bytes::from(bytes.clone());
+
+        let decoded = Decoded::new(&buf, SALT, 16);
+        assert_eq!(
+            decoded.entries(),
+            2,
+            "the frame after the seal is not counted"
+        );
+        assert!(end < buf.len() as u64, "bytes follow the seal");
+        let at: Vec<u64> = decoded.map(|item| item.unwrap().0).collect();
+        assert_eq!(at, [offsets[0], offsets[1], seal_at]);
+    }
+
+    #[test]
     fn a_later_frame_proves_damage_only_if_its_sync_covered_it() {
         // Frame 2 is lost; frame 3 was written before any sync, frame 4 after frame 2's sync.
         let (bytes, offsets) = frames(&[(1, 0), (2, 1), (3, 1), (4, 3)]);
@@ -252,6 +478,84 @@ mod tests {
             find_proof(&buf, SALT + 1, offsets[1] + 8, 2),
             None,
             "other salt"
+        );
+    }
+
+    #[test]
+    fn in_stale_bytes_only_frames_of_this_salt_and_life_are_found() {
+        // An earlier life (salt 7, Lsns 1..=6), written over by this one (salt 99) up to Lsn
+        // 11; frame 12 lost at the stop, frame 13 (proof of 11 only) left after it.
+        let mut old = vec![0u8; 16];
+        for lsn in 1..=6 {
+            let batch = Batch {
+                entries: vec![Entry::new(lsn, 1, vec![0xee; 90])],
+                ..Batch::default()
+            };
+            encode(&mut old, 7, lsn, 0, &Record::Batch(Cow::Owned(batch))).unwrap();
+        }
+        let old_len = (old.len() as u64 - 16) / 6;
+        let (new, offsets) = frames(&[(10, 9), (11, 10), (12, 11), (13, 11)]);
+        let new_len = offsets[1] - offsets[0];
+        let end_of_13 = offsets[3] + new_len;
+        let mut bytes = old.clone();
+        bytes[..end_of_13 as usize].copy_from_slice(&new[..end_of_13 as usize]);
+        let stop = offsets[2];
+        bytes[stop as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        assert!(
+            end_of_13 < 16 + 4 * old_len,
+            "stale frames are left after the new ones"
+        );
+        // (salt, first Lsn, end found)
+        let cases = [
+            (SALT, 12, end_of_13),
+            (SALT, 1, end_of_13),
+            (SALT, 14, stop),
+            (7, 1, 16 + 6 * old_len),
+            (7, 7, stop),
+        ];
+        for (salt, first, want) in cases {
+            let got = last_frame_end(&buf, salt, stop, first);
+            assert_eq!(got, want, "salt {salt}, from Lsn {first}");
+        }
+        assert_eq!(find_proof(&buf, SALT, stop + 8, 12), None);
+        assert_eq!(find_proof(&buf, SALT, stop + 8, 11), Some(offsets[3]));
+    }
+
+    #[test]
+    fn the_window_search_finds_the_first_word_in_range_across_blocks() {
+        // (index of the word set, its value, found at); 70 words of 7 otherwise, and 5 more
+        // bytes (a partial word, never read, holding what would be a hit).
+        let cases = [
+            (0, 50, Some(0)),
+            (7, 50, Some(7)),
+            (8, 50, Some(8)),
+            (63, 50 + LSN_WINDOW - 1, Some(63)),
+            (64, 49, None),
+            (69, 50 + LSN_WINDOW, None),
+            (69, 51, Some(69)),
+        ];
+        for (at, value, want) in cases {
+            let mut words = vec![7u64; 70];
+            words[at] = value;
+            let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.extend_from_slice(&50u64.to_le_bytes()[..5]);
+            assert_eq!(first_in_window(&bytes, 50), want, "word {at} = {value}");
+        }
+    }
+
+    #[test]
+    fn a_torn_frame_with_a_valid_header_is_measured_to_its_claimed_end() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        let len = offsets[1] - offsets[0];
+        bytes[offsets[0] as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        assert_eq!(last_frame_end(&buf, SALT, offsets[0], 1), offsets[1] + len);
+        let short = buf.slice(..offsets[0] as usize + 40);
+        assert_eq!(
+            last_frame_end(&short, SALT, offsets[0], 1),
+            short.len() as u64,
+            "clamped to the file"
         );
     }
 

@@ -90,6 +90,7 @@ pub(crate) fn first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Resul
         seq: 1,
         salt: segment::new_salt(),
         first_index: 1,
+        recycled: false,
     };
     let mut bytes = header.encode().to_vec();
     let checkpoint = Record::Checkpoint(Checkpoint::default());

@@ -29,7 +29,7 @@ use self::writer::{Ctx, Rotation, Writer, Written};
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{Fs, LockGuard, StdFs};
 use crate::record::Record;
-use crate::segment::{self, io_err};
+use crate::segment::{self, Pool, Readers, io_err};
 use crate::types::{Entry, EntryId, HardState, SnapshotMeta};
 
 /// Smallest accepted [`Options::segment_size`].
@@ -47,6 +47,13 @@ pub struct Options {
     /// Serve sealed segments from read-only memory maps (zero-copy). Default: true. When
     /// false, every read of a sealed segment is a `pread` into a fresh buffer.
     pub use_mmap: bool,
+    /// Purged segments kept as free files, to become new segments by being written over
+    /// instead of zero-filled: in a log compacted behind its writer, each byte then reaches
+    /// the disk once instead of twice. They take up to that many segments of disk space. A
+    /// recycled segment holds stale bytes after its frames, so recovery there can classify
+    /// damage to the newest frames only by a later frame's proof (docs/durability.md).
+    /// Default: 2; 0 removes every purged segment.
+    pub recycle_segments: usize,
 }
 
 impl Default for Options {
@@ -55,6 +62,7 @@ impl Default for Options {
             segment_size: 64 << 20,
             max_entry_size: 16 << 20,
             use_mmap: true,
+            recycle_segments: 2,
         }
     }
 }
@@ -202,11 +210,13 @@ impl Wal {
             Arc::clone(&active.file),
             active.path.clone(),
         );
+        let pool = Pool::new(options.recycle_segments, found.pool);
         let ctx = Ctx {
             fs,
             dir,
             options,
             sync: Arc::new(sync),
+            pool: Arc::new(pool),
         };
         let durable = Arc::new(Durable::default());
         let syncer = durable
@@ -249,7 +259,7 @@ impl Wal {
     /// [`Error::SnapshotOutOfDate`], [`Error::InvalidCall`] for the rules above;
     /// [`Error::Poisoned`] after a failed sync; [`Error::Io`] if the write fails, or (once,
     /// writing nothing) if background upkeep failed since the last write: preparing the next
-    /// segment (ENOSPC shows here before the active segment is full) or deleting purged ones.
+    /// segment (ENOSPC shows here before the active segment is full) or retiring purged ones.
     pub fn append(&self, batch: &Batch) -> Result<Lsn> {
         let max = self.ctx.options.max_entry_size;
         self.commit(
@@ -325,8 +335,9 @@ impl Wal {
     /// Compacts the prefix up to and including `id.index`, keeping `id.term` as the term of the
     /// compaction point. `id.index` may lie beyond the last index (the log becomes empty and
     /// continues at `id.index + 1`). A point at or below the current one changes nothing.
-    /// Segments wholly below the new point are deleted by the background syncer once the
-    /// purge is durable.
+    /// Segments wholly below the new point are retired by the background syncer once the
+    /// purge is durable: kept as free files to become new segments (see
+    /// [`Options::recycle_segments`]) or deleted.
     ///
     /// # Errors
     /// [`Error::InvalidCall`] if `id.index` is in the log with a different term, and as
@@ -526,28 +537,22 @@ impl Wal {
             None
         };
         let mut read = self.write_side();
+        let map = map.and_then(|map| {
+            let sealed = read.files.get(&rotation.sealed_seq)?;
+            Some(sealed.readers.track(map))
+        });
         read.files.insert(
             rotation.new_seq,
             SegmentFile {
                 path: self.ctx.dir.join(segment::segment_name(rotation.new_seq)),
                 file: rotation.new_file,
+                readers: Readers::default(),
             },
         );
-        for slot in read.log.tail_slots_mut(rotation.sealed_seq) {
-            if let Loc::Stored {
-                offset, len, data, ..
-            } = &mut slot.loc
-            {
-                let range = *offset as usize..*offset as usize + *len as usize;
-                *data = map
-                    .as_ref()
-                    .filter(|m| m.len() >= range.end)
-                    .map(|m| m.slice(range));
-            }
-        }
+        read.log.attach_map(rotation.sealed_seq, map.as_ref());
     }
 
-    /// Forgets the segments a compaction to `compacted` made unnecessary and deletes them once
+    /// Forgets the segments a compaction to `compacted` made unnecessary and retires them once
     /// the write at `lsn` is durable. Replay can start at any segment whose checkpoint's last
     /// index is covered by the compaction: what it knew of older entries is all compacted.
     fn release_segments(&self, writer: &mut Writer, compacted: EntryId, lsn: Lsn) {
@@ -559,38 +564,55 @@ impl Wal {
         if keep_from == 0 {
             return;
         }
-        let released: Vec<_> = writer.segments.drain(..keep_from).collect();
-        {
+        let released: Vec<_> = {
             let mut read = self.write_side();
-            for s in &released {
-                read.files.remove(&s.seq);
-            }
-        }
+            writer
+                .segments
+                .drain(..keep_from)
+                .map(|s| (s.seq, read.files.remove(&s.seq), s.path))
+                .collect()
+        };
         let fs = Arc::clone(&self.ctx.fs);
         let sync = Arc::clone(&self.ctx.sync);
+        let pool = Arc::clone(&self.ctx.pool);
         let dir = self.ctx.dir.clone();
+        let size = self.ctx.options.segment_size;
         self.on_durable(
             lsn,
             Box::new(move |durable| {
                 if durable.is_err() {
                     return;
                 }
-                // NB: oldest first, stopping at a failure, so the files left are contiguous.
-                // One left behind is harmless (replay reads it, then the purge after it) and
-                // goes at the next purge after a reopen; the next write reports the failure.
-                for s in &released {
-                    if let Err(source) = fs.remove_file(&s.path) {
-                        sync.defer(Error::Io {
-                            op: IoOp::Remove,
-                            path: s.path.clone(),
-                            source,
-                        });
+                // NB: oldest first, stopping at a failure, so the segments left are
+                // contiguous. One left behind is harmless (replay reads it, then the purge
+                // after it) and goes at the next purge after a reopen; the next write reports
+                // the failure.
+                let mut freed = Vec::new();
+                for (seq, file, path) in &released {
+                    // A file someone may still read, or grown for an oversized frame, is
+                    // removed: unlinking leaves its bytes to readers, writing over it would not.
+                    let reusable = file.as_ref().is_some_and(|f| {
+                        !f.readers.others() && f.file.len().is_ok_and(|len| len <= size)
+                    });
+                    let retired = if reusable && pool.room(freed.len()) > 0 {
+                        let free = dir.join(segment::free_name(*seq));
+                        let renamed = fs.rename(path, &free).map_err(io_err(IoOp::Rename, path));
+                        renamed.map(|()| freed.push(free))
+                    } else {
+                        fs.remove_file(path).map_err(io_err(IoOp::Remove, path))
+                    };
+                    if let Err(e) = retired {
+                        sync.defer(e);
                         break;
                     }
                 }
                 if fs.sync_dir(&dir).is_err() {
                     sync.poison();
+                    return;
                 }
+                // Only now: a preparer renaming a free file into place must not make its
+                // name durable before the rename that took it out of the log.
+                pool.put(freed);
             }),
         );
     }

@@ -12,7 +12,7 @@ use super::sync::SyncPoint;
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs};
 use crate::record::{self, Encoded, Record};
-use crate::segment::{self, Header, io_err};
+use crate::segment::{self, HEADER_LEN, Header, Pool, Prepared, io_err};
 use crate::wal::Options;
 
 /// What the writer needs from the log around it.
@@ -22,6 +22,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     pub(crate) options: Options,
     pub(crate) sync: Arc<SyncPoint>,
+    /// Purged segment files kept to build new segments from.
+    pub(crate) pool: Arc<Pool>,
 }
 
 /// The segment frames are appended to.
@@ -31,11 +33,13 @@ pub(crate) struct Active {
     pub(crate) salt: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<dyn File>,
-    /// Where the next frame goes. Invariant: a multiple of the frame alignment; everything
-    /// from here to the end of the file is zero.
+    /// Where the next frame goes. Invariant: a multiple of the frame alignment; from here to
+    /// the end of the file no frame of this segment's salt is left: it is all zeros, or, in a
+    /// recycled segment, stale bytes of the file's earlier life.
     pub(crate) offset: u64,
-    /// Bytes zero-filled and synced before the segment was used. Invariant: every frame,
-    /// and room for the seal after them, lies below it (so a torn write leaves zeros).
+    /// Bytes written (zeros, or a recycled file's earlier frames) and synced before the
+    /// segment was used. Invariant: every frame, and room for the seal after them, lies below
+    /// it (so a write changes no file metadata).
     pub(crate) capacity: u64,
 }
 
@@ -50,7 +54,7 @@ pub(crate) struct SegmentInfo {
 }
 
 /// A segment being prepared in the background.
-type Preparing = JoinHandle<Result<(PathBuf, Arc<dyn File>)>>;
+type Preparing = JoinHandle<Result<Prepared>>;
 
 /// What a rotation changed, for the read side to follow.
 #[derive(Debug)]
@@ -84,10 +88,10 @@ pub(crate) struct Writer {
     /// The encoded frame about to be written (reused between writes), and its layout.
     buf: Vec<u8>,
     encoded: Encoded,
-    /// The next segment, being created and zero-filled by a background thread...
+    /// The next segment, being prepared by a background thread...
     next: Option<Preparing>,
     /// ...or ready for use.
-    prepared: Option<(PathBuf, Arc<dyn File>)>,
+    prepared: Option<Prepared>,
     /// Every segment in the directory, oldest first; the active one is last.
     pub(crate) segments: VecDeque<SegmentInfo>,
 }
@@ -103,7 +107,7 @@ impl Writer {
         active: Active,
         next_lsn: u64,
         segments: VecDeque<SegmentInfo>,
-        prepared: Option<(PathBuf, Arc<dyn File>)>,
+        prepared: Option<Prepared>,
     ) -> Self {
         let mut writer = Self {
             active,
@@ -172,7 +176,11 @@ impl Writer {
     /// [`Error::Io`] if the next segment could not be prepared (the log stays usable and tries
     /// again), or if a write or sync fails (the log is poisoned).
     pub(crate) fn rotate(&mut self, ctx: &Ctx, log: &LogState, frame_len: u64) -> Result<Rotation> {
-        let (path, file) = match self.prepared.take() {
+        let Prepared {
+            path,
+            file,
+            recycled,
+        } = match self.prepared.take() {
             Some(prepared) => prepared,
             None => self.join_preparation(ctx)?,
         };
@@ -180,13 +188,9 @@ impl Writer {
         let salt = segment::new_salt();
         let seal_lsn = self.next_lsn;
         let synced = ctx.sync.synced();
-        let header = Header {
-            seq,
-            salt,
-            first_index: log.last_index() + 1,
-        };
+        // The header goes in front once it is known whether the file is still recycled.
         self.buf.clear();
-        self.buf.extend_from_slice(&header.encode());
+        self.buf.resize(HEADER_LEN, 0);
         let checkpoint = Record::Checkpoint(log.checkpoint());
         record::encode(&mut self.buf, salt, seal_lsn + 1, synced, &checkpoint)
             .map_err(|_| Error::InvalidCall("a checkpoint must encode to less than 4 GiB"))?;
@@ -197,9 +201,14 @@ impl Writer {
         };
         // A frame larger than a segment gets a segment of its own, zero-filled to fit it.
         let capacity = (records_start + frame_len + SEAL_LEN).max(ctx.options.segment_size);
-        if capacity > ctx.options.segment_size {
+        let oversized = capacity > ctx.options.segment_size;
+        if oversized {
             if let Err(source) = file.allocate_zeroed(capacity) {
-                self.prepared = Some((path.clone(), file));
+                self.prepared = Some(Prepared {
+                    path: path.clone(),
+                    file,
+                    recycled,
+                });
                 return Err(Error::Io {
                     op: IoOp::Allocate,
                     path,
@@ -209,6 +218,15 @@ impl Writer {
             file.sync_data()
                 .map_err(io_err(IoOp::SyncData, &path))
                 .map_err(poisoning)?;
+        }
+        let header = Header {
+            seq,
+            salt,
+            first_index: log.last_index() + 1,
+            recycled: recycled && !oversized,
+        };
+        if let Some(at) = self.buf.get_mut(..HEADER_LEN) {
+            at.copy_from_slice(&header.encode());
         }
         file.write_all_at(&self.buf, 0)
             .map_err(io_err(IoOp::Write, &path))
@@ -272,10 +290,11 @@ impl Writer {
         let fs = Arc::clone(&ctx.fs);
         let sync = Arc::clone(&ctx.sync);
         let dir = ctx.dir.clone();
+        let pool = Arc::clone(&ctx.pool);
         let seq = self.active.seq + 1;
         let size = ctx.options.segment_size;
         std::thread::spawn(move || {
-            let prepared = segment::prepare(fs.as_ref(), &dir, seq, size);
+            let prepared = segment::prepare(fs.as_ref(), &dir, seq, size, &pool);
             if let Err(Error::Io {
                 op: IoOp::SyncData | IoOp::SyncDir,
                 ..
@@ -288,7 +307,7 @@ impl Writer {
     }
 
     /// Waits for the background preparation; if it failed, starts it again and returns why.
-    fn join_preparation(&mut self, ctx: &Ctx) -> Result<(PathBuf, Arc<dyn File>)> {
+    fn join_preparation(&mut self, ctx: &Ctx) -> Result<Prepared> {
         let joined = match self.next.take() {
             Some(handle) => handle.join().unwrap_or(Err(Error::InvalidCall(
                 "the segment preparing thread panicked",

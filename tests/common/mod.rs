@@ -27,6 +27,15 @@ pub fn small_options() -> Options {
     options
 }
 
+/// Options with segments so small that a workload's purges free one every few ops, and each
+/// is soon recycled as a new segment.
+pub fn recycling_options() -> Options {
+    let mut options = small_options();
+    options.segment_size = 4 << 10;
+    options.max_entry_size = 1 << 10;
+    options
+}
+
 /// Opens the log in [`DIR`] on `fs`.
 pub fn open(fs: &SimFs, options: &Options) -> raftwal::Result<Wal> {
     open_report(fs, options).map(|(wal, _)| wal)

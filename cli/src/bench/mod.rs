@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Entries written, reopened and read back in the last step; 0 skips it.
     #[arg(long, default_value_t = 1 << 20)]
     read_entries: u64,
+    /// Runs only the reopen + read back step, without the write workloads.
+    #[arg(long)]
+    readback_only: bool,
     /// Payload size of the read-back entries.
     #[arg(long, value_parser = parse_size, default_value = "1KiB")]
     read_size: u64,
@@ -101,8 +104,14 @@ impl BenchArgs {
 
     /// Rows the run prints, for the progress bar.
     fn steps(&self) -> u64 {
-        let per_size = self.batches.len() as u64 + u64::from(self.group_commit());
-        per_size * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
+        let per_size = self.batches.len() as u64 + 1 + u64::from(self.group_commit());
+        let writes = if self.readback_only { 0 } else { per_size };
+        writes * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
+    }
+
+    /// The entry sizes of the write workloads (none with `--readback-only`).
+    fn write_sizes(&self) -> &[u64] {
+        if self.readback_only { &[] } else { &self.sizes }
     }
 }
 
@@ -136,7 +145,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
          after a warm-up slice on the log (at most {} syncs a side)\n\
          raw = the same bytes, one write + fdatasync per batch, into a pre-zeroed {} file \
          (raftwal::fs::StdFs)\n\
-         ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n",
+         ratio = log entries/s over raw entries/s (group commit: over the raw 1-writer rate)\n\
+         steady state, as a Raft node runs it: the log is compacted behind the writer (every half \
+         segment, purged to a segment behind the last entry: about 2 segments kept, purged ones \
+         recycled as new segments); rows marked \"growing\" never purge, so every segment is a \
+         new zero-filled file\n",
         root.path().display(),
         format_size(args.segment_size),
         args.rounds,
@@ -168,12 +181,17 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         limit,
         rounds: args.rounds,
     };
-    for &size in &args.sizes {
+    for &size in args.write_sizes() {
         for &batch in &args.batches {
             measure(report::workload_name(size, batch, 1), &mut || {
-                workloads::batches(&setup, &mut raw, size, batch)
+                workloads::batches(&setup, &mut raw, size, batch, true)
             })?;
         }
+        let most = args.batches.iter().max().copied().unwrap_or(1);
+        measure(
+            format!("{}, growing", report::workload_name(size, most, 1)),
+            &mut || workloads::batches(&setup, &mut raw, size, most, false),
+        )?;
         if args.group_commit() {
             measure(report::workload_name(size, 1, args.writers), &mut || {
                 workloads::group(&setup, &mut raw, size, args.writers)

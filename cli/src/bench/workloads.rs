@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use super::sample::{Limit, Sample, timed_loop};
 use crate::error::CliError;
 use crate::shared::raw::{RawFile, read_sequential};
-use crate::shared::writer::{Writer, on_threads};
+use crate::shared::writer::{Compactor, Writer, on_threads};
 use crate::shared::{TempLog, payload, read_all};
 
 /// Entries per append while the read-back log is filled (one sync at the end).
@@ -76,18 +76,26 @@ fn interleaved(
 }
 
 /// Batches of `batch` entries of `size` bytes: on the log, each appended to a fresh log and
-/// synced; on the raw disk, the same bytes written to `raw` with one write and one `fdatasync`.
+/// synced, the log compacted right behind the writer if `compact` (steady state: purged
+/// segments are recycled) or else only growing (every segment is a new, zero-filled file); on
+/// the raw disk, the same bytes written to `raw` with one write and one `fdatasync`.
 pub fn batches(
     setup: &Setup<'_>,
     raw: &mut RawFile,
     size: u64,
     batch: u64,
+    compact: bool,
 ) -> Result<Pair, CliError> {
     let log = setup.fresh_log()?;
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
+    let mut compactor = compact.then(|| Compactor::new(setup.options.segment_size, size));
     interleaved(setup, raw_batches(raw, size, batch), |slice| {
         Ok(timed_loop(slice, batch, size * batch, || {
-            writer.append_sync(batch)
+            writer.append_sync(batch)?;
+            match &mut compactor {
+                Some(c) => c.wrote(&log.wal, size * batch),
+                None => Ok(()),
+            }
         })?)
     })
 }

@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 use bytes::Bytes;
-use raftwal::{Batch, Entry, Lsn, Result, Wal};
+use raftwal::{Batch, Entry, EntryId, Lsn, Result, Wal};
 
 /// Every entry the workloads write has this term.
 const TERM: u64 = 1;
@@ -68,6 +68,49 @@ impl<'a> Writer<'a> {
     pub fn append_sync(&self, count: u64) -> Result<()> {
         let lsn = self.append(count)?;
         self.wal.sync(lsn)
+    }
+}
+
+/// Compacts a log right behind its writer, as a Raft node that snapshots often runs it: each
+/// time half a segment of payload has been written, purges to a segment's worth of entries
+/// behind the last one. About two segments are kept, and each purged one is recycled as a new
+/// segment instead of a zero-filled file being made.
+#[derive(Debug)]
+pub struct Compactor {
+    /// Payload bytes between purges: half a segment.
+    every: u64,
+    /// Entries kept behind the last one: a segment's worth.
+    lag: u64,
+    /// Payload bytes written since the last purge. Invariant: below `every` between calls.
+    written: u64,
+}
+
+impl Compactor {
+    /// A compactor for a log of `segment_size` segments holding entries of `entry_size` bytes.
+    pub fn new(segment_size: u64, entry_size: u64) -> Self {
+        Self {
+            every: (segment_size / 2).max(1),
+            lag: segment_size / entry_size.max(1),
+            written: 0,
+        }
+    }
+
+    /// Notes `bytes` of payload written to `wal`, and purges if it is due. Does not sync: the
+    /// purge is durable with the next sync, and its segments are recycled after that.
+    ///
+    /// # Errors
+    /// Whatever [`Wal::purge_to`] returns.
+    pub fn wrote(&mut self, wal: &Wal, bytes: u64) -> Result<()> {
+        self.written += bytes;
+        if self.written < self.every {
+            return Ok(());
+        }
+        self.written = 0;
+        let last = wal.last_index();
+        if last > self.lag {
+            wal.purge_to(EntryId::new(TERM, last - self.lag))?;
+        }
+        Ok(())
     }
 }
 
