@@ -5,7 +5,7 @@
 //! Before it syncs, a leader lets two things finish that take microseconds, not a sync: the
 //! callers the last sync released leave (they usually go straight back to append), and the
 //! appends under way end. Syncing without them would leave their frames to the next sync: with
-//! 4 writers in a loop, about 2.5 entries per fdatasync instead of nearly 4. Both waits are
+//! 4 writers in a loop, about 2.3 entries per fdatasync instead of nearly 4. Both waits are
 //! bounded by thread scheduling and the writes themselves, never by what a caller does next;
 //! a lone caller has nothing to wait for.
 //!
@@ -34,7 +34,7 @@ struct Progress {
     path: PathBuf,
     /// Highest Lsn known durable.
     synced: u64,
-    /// A leader is syncing now, or gathering the appends under way before it syncs.
+    /// A leader is syncing now, or letting callers leave and appends end before it syncs.
     leader: bool,
     /// The leader waits on `SyncPoint::gathered` for the callers the last sync released to
     /// leave.
