@@ -12,7 +12,7 @@
 //! Also the poison latch: a failed sync is never retried (the kernel may have dropped the dirty
 //! pages it failed to write), so every later write and sync fails until the log is reopened.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -68,6 +68,8 @@ pub(crate) struct SyncPoint {
     /// Signalled when what the leader waits for before it syncs has finished.
     gathered: Condvar,
     poisoned: AtomicBool,
+    /// Held through every fdatasync of the log's files ([`SyncPoint::sync_data`]).
+    syncing: Mutex<()>,
     /// A failure of background upkeep, reported by the next write.
     deferred: Mutex<Option<Error>>,
 }
@@ -91,6 +93,7 @@ impl SyncPoint {
             goal: AtomicU64::new(NO_GOAL),
             gathered: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            syncing: Mutex::new(()),
             deferred: Mutex::new(None),
         }
     }
@@ -200,6 +203,27 @@ impl SyncPoint {
         progress
     }
 
+    /// The fdatasync of one of the log's files, never two at once, poisoning the log if it
+    /// fails. Linux reports a writeback error of a file to one fdatasync only: with two in
+    /// flight through one descriptor (a leader's and a rotation's seal), the other could return
+    /// Ok for a page that was lost. One at a time, with the poison latched before the next one
+    /// starts, none returns Ok after another failed.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a sync failed before, [`Error::Io`] if this one fails.
+    pub(crate) fn sync_data(&self, file: &dyn File, path: &Path) -> Result<()> {
+        let _alone = lock(&self.syncing);
+        self.check()?;
+        file.sync_data().map_err(|source| {
+            self.poison();
+            Error::Io {
+                op: IoOp::SyncData,
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    }
+
     /// Syncs as the leader: first lets the callers the last sync released leave and the appends
     /// under way end, then syncs every frame written by then and wakes the waiting callers.
     ///
@@ -224,16 +248,7 @@ impl SyncPoint {
         let file = Arc::clone(&progress.file);
         let path = progress.path.clone();
         drop(progress);
-        let result = self.check().and_then(|()| {
-            file.sync_data().map_err(|source| {
-                self.poisoned.store(true, Ordering::Release);
-                Error::Io {
-                    op: IoOp::SyncData,
-                    path,
-                    source,
-                }
-            })
-        });
+        let result = self.sync_data(file.as_ref(), &path);
         {
             let mut progress = lock(&self.progress);
             progress.leader = false;

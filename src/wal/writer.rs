@@ -215,9 +215,7 @@ impl Writer {
                     source,
                 });
             }
-            file.sync_data()
-                .map_err(io_err(IoOp::SyncData, &path))
-                .map_err(poisoning)?;
+            ctx.sync.sync_data(file.as_ref(), &path)?;
         }
         let header = Header {
             seq,
@@ -231,9 +229,7 @@ impl Writer {
         file.write_all_at(&self.buf, 0)
             .map_err(io_err(IoOp::Write, &path))
             .map_err(poisoning)?;
-        file.sync_data()
-            .map_err(io_err(IoOp::SyncData, &path))
-            .map_err(poisoning)?;
+        ctx.sync.sync_data(file.as_ref(), &path)?;
 
         self.buf.clear();
         let seal = Record::Seal {
@@ -250,12 +246,8 @@ impl Writer {
                     .set_len(sealed_len)
                     .map_err(io_err(IoOp::SetLen, &old.path))
             })
-            .and_then(|()| {
-                old.file
-                    .sync_data()
-                    .map_err(io_err(IoOp::SyncData, &old.path))
-            })
-            .map_err(poisoning)?;
+            .map_err(poisoning)
+            .and_then(|()| ctx.sync.sync_data(old.file.as_ref(), &old.path))?;
 
         self.segments.push_back(SegmentInfo {
             seq,
@@ -353,9 +345,13 @@ fn write_or_undo(ctx: &Ctx, segment: &Active, bytes: &[u8], offset: u64) -> Resu
         return Ok(());
     };
     let zeros = vec![0u8; bytes.len()];
-    let undone = segment.file.write_all_at(&zeros, offset);
-    if undone.and_then(|()| segment.file.sync_data()).is_err() {
-        ctx.sync.poison();
+    // NB: a failed undo poisons the log (`sync_data` does so itself); the error to report is
+    // the write's own.
+    match segment.file.write_all_at(&zeros, offset) {
+        Ok(()) => {
+            let _ = ctx.sync.sync_data(segment.file.as_ref(), &segment.path);
+        }
+        Err(_) => ctx.sync.poison(),
     }
     Err(Error::Io {
         op: IoOp::Write,

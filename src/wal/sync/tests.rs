@@ -219,3 +219,38 @@ fn a_lone_caller_syncs_at_once_each_time() {
     assert_eq!(file.begun(), 5);
     assert!(matches!(point.sync(6), Err(Error::InvalidCall(_))));
 }
+
+/// A rotation syncs the segment the leader syncs. Linux reports a writeback error to one
+/// fdatasync only, so the two must not overlap: once the rotation's sync has failed, the
+/// leader's must not start, or it could return Ok for the page that was lost.
+#[test]
+fn a_sync_never_starts_while_another_of_the_log_runs() {
+    let (file, point) = gated();
+    point.wrote(1);
+    let seal = {
+        let (point, file) = (Arc::clone(&point), Arc::clone(&file));
+        thread::spawn(move || point.sync_data(file.as_ref(), Path::new("gated.wal")))
+    };
+    while file.begun() < 1 {
+        thread::yield_now();
+    }
+    let leader = spawn_sync(&point, 1);
+    until(&point, |p| p.leader);
+    while point.goal.load(Ordering::SeqCst) != NO_GOAL || lock(&point.progress).awaiting_departures
+    {
+        thread::yield_now();
+    }
+    // The leader is at its sync now. Give an overlapping one every chance to begin.
+    for _ in 0..10_000 {
+        if file.begun() > 1 {
+            break;
+        }
+        thread::yield_now();
+    }
+    assert_eq!(file.begun(), 1, "two syncs of the log in flight at once");
+    file.allow(1, true);
+    assert!(matches!(seal.join().unwrap(), Err(Error::Io { .. })));
+    file.allow(2, false);
+    assert!(matches!(leader.join().unwrap(), Err(Error::Poisoned)));
+    assert_eq!(point.synced(), 0);
+}
