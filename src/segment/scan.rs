@@ -209,6 +209,21 @@ pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: 
     }
 }
 
+/// End of what recovery drops at `stop`, where the frames of segment `buf` (with `header`)
+/// stop, Lsn `first_lsn` on: [`leftovers_end`], and in a recycled segment whose bytes at the
+/// stop are not zeros, at least the end marker's slot. Every frame but a seal was written with
+/// zeros after it, so such bytes are a torn write or the damaged header of the newest frame,
+/// never stale bytes: they are dropped, and with that reported, and the marker restored.
+pub(crate) fn torn_end(header: &Header, buf: &Bytes, stop: &Stop, first_lsn: u64) -> u64 {
+    let leftovers = leftovers_end(header, buf, stop.offset, first_lsn);
+    if header.recycled && stop.error.is_some() {
+        let marker_end = stop.offset.saturating_add(record::END_MARKER_LEN as u64);
+        leftovers.max(marker_end.min(buf.len() as u64))
+    } else {
+        leftovers
+    }
+}
+
 /// The unit a disk writes whole: a write torn by a power cut is torn at these boundaries.
 pub(crate) const SECTOR: u64 = 512;
 
