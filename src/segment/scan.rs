@@ -13,7 +13,7 @@ use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader};
 pub(crate) struct Stop {
     /// Offset of the first byte that is not a valid frame.
     pub(crate) offset: u64,
-    /// Why it is not: `None` for never-written (zero) space.
+    /// Why it is not: `None` for zeros (never-written space, or an end marker).
     pub(crate) error: Option<DecodeError>,
 }
 
