@@ -5,13 +5,25 @@ mod common;
 
 use std::ffi::OsString;
 
-use common::raftwal;
+use common::{Run, raftwal};
 use raftwal::fs::{Fs, StdFs};
+
+/// Runs `raftwal bench` with `args`, measuring in a temp dir it checks is left empty.
+fn bench_in_temp_dir(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    args.push("--dir".into());
+    args.push(dir.path().into());
+    let run = raftwal(args);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let left = StdFs.list_dir(dir.path()).unwrap();
+    assert!(left.is_empty(), "bench left {left:?} behind");
+    run
+}
 
 #[test]
 fn bench_prints_a_row_per_workload_and_cleans_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args: Vec<OsString> = [
+    let run = bench_in_temp_dir(&[
         "bench",
         "--sizes",
         "128,1KiB",
@@ -29,13 +41,7 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
         "512",
         "--segment-size",
         "1MiB",
-        "--dir",
-    ]
-    .map(OsString::from)
-    .into();
-    args.push(dir.path().into());
-    let run = raftwal(args);
-    assert_eq!(run.code, Some(0), "{run:?}");
+    ]);
     for row in [
         "128 B x 1/sync ",
         "128 B x 4/sync ",
@@ -66,8 +72,27 @@ fn bench_prints_a_row_per_workload_and_cleans_up() {
         "{}",
         run.stdout
     );
-    let left = StdFs.list_dir(dir.path()).unwrap();
-    assert!(left.is_empty(), "bench left {left:?} behind");
+}
+
+#[test]
+fn bench_readback_only_runs_no_write_workload() {
+    let run = bench_in_temp_dir(&[
+        "bench",
+        "--readback-only",
+        "--read-entries",
+        "200",
+        "--read-size",
+        "256",
+        "--segment-size",
+        "1MiB",
+    ]);
+    assert!(
+        run.stdout
+            .contains("reopen + read back 200 entries x 256 B"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("/sync"), "{}", run.stdout);
 }
 
 #[test]

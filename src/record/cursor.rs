@@ -25,23 +25,30 @@ impl Cursor {
         self.buf.len() - self.pos
     }
 
-    /// The next `n` bytes as a slice sharing the buffer.
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+    /// Consumes the next `n` bytes and returns where they are in the buffer.
+    fn advance(&mut self, n: usize) -> Result<std::ops::Range<usize>, DecodeError> {
         if n > self.remaining() {
             return Err(DecodeError::Truncated {
                 needed: n as u64,
                 available: self.remaining() as u64,
             });
         }
-        let out = self.buf.slice(self.pos..self.pos + n);
+        let range = self.pos..self.pos + n;
         self.pos += n;
-        Ok(out)
+        Ok(range)
     }
 
+    /// The next `n` bytes as a slice sharing the buffer.
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        self.advance(n).map(|range| self.buf.slice(range))
+    }
+
+    /// The next `N` bytes, copied: no shared slice (and no reference count change) for a
+    /// fixed-size field.
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let bytes = self.bytes(N)?;
+        let range = self.advance(N)?;
         let mut out = [0u8; N];
-        out.copy_from_slice(&bytes);
+        out.copy_from_slice(self.buf.get(range).unwrap_or_default());
         Ok(out)
     }
 
@@ -63,7 +70,14 @@ impl Cursor {
 
     /// Consumes `n` bytes that the format requires to be zero.
     pub(crate) fn zeros(&mut self, n: usize, what: &'static str) -> Result<(), DecodeError> {
-        if self.bytes(n)?.iter().any(|&b| b != 0) {
+        let range = self.advance(n)?;
+        if self
+            .buf
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .any(|&b| b != 0)
+        {
             return Err(DecodeError::Malformed { what });
         }
         Ok(())

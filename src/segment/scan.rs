@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Header;
 use crate::error::DecodeError;
-use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader};
+use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader, Record};
 
 /// Where and why the frames of a segment stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,19 @@ pub(crate) struct Stop {
     pub(crate) offset: u64,
     /// Why it is not: `None` for zeros (never-written space, or an end marker).
     pub(crate) error: Option<DecodeError>,
+}
+
+impl Stop {
+    /// The stop at a frame whose sequence number is not the one expected.
+    fn out_of_order(offset: u64) -> Self {
+        let error = DecodeError::Malformed {
+            what: "frame sequence number out of order",
+        };
+        Self {
+            offset,
+            error: Some(error),
+        }
+    }
 }
 
 /// The frames of a segment buffer in file order, each checked against the segment's salt and
@@ -43,11 +56,6 @@ impl<'a> Frames<'a> {
         }
     }
 
-    /// Offset of the next frame (after the last one yielded).
-    pub(crate) fn position(&self) -> u64 {
-        self.pos
-    }
-
     fn next_frame(&mut self) -> Result<(u64, Frame), Stop> {
         let offset = self.pos;
         let rest = usize::try_from(offset)
@@ -67,13 +75,7 @@ impl<'a> Frames<'a> {
             error: Some(error),
         })?;
         if self.next_lsn.is_some_and(|want| want != frame.lsn) {
-            let error = DecodeError::Malformed {
-                what: "frame sequence number out of order",
-            };
-            return Err(Stop {
-                offset,
-                error: Some(error),
-            });
+            return Err(Stop::out_of_order(offset));
         }
         self.next_lsn = frame.lsn.checked_add(1);
         self.pos += frame.len;
@@ -159,6 +161,103 @@ fn first_in_window(fields: &[u8], first_lsn: u64) -> Option<usize> {
         * BLOCK;
     let found = fields.get(skipped..)?.chunks_exact(WORD).position(hit)?;
     Some(skipped / WORD + found)
+}
+
+/// A segment's frames decoded (and so checksum-verified) ahead of replay, which lets several
+/// threads verify segments at once: every frame from the start up to the first seal, then
+/// where they stop if they stop before one.
+///
+/// Which sequence number the first frame must carry is known only once the previous segment
+/// is replayed; [`Decoded::expect_first`] checks it then. From there on, it yields exactly
+/// what [`Frames`] started with that sequence number would, stopping at a seal as replay does.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Frames not yielded yet, in file order, each with its offset.
+    frames: std::vec::IntoIter<(u64, Frame)>,
+    /// Where the frames stop, yielded after the last one; `None` once yielded, or if they
+    /// end with a seal.
+    stop: Option<Stop>,
+    /// Offset just past the last frame yielded (the start before any).
+    pos: u64,
+    /// Entries in the frames' batches.
+    entries: usize,
+}
+
+impl Decoded {
+    /// Decodes the frames of `buf` from offset `start` up to and including the first seal.
+    ///
+    /// Cost: a checksum over every frame; one allocation per batch for its entry list, and one
+    /// reference count increment per entry payload.
+    pub(crate) fn new(buf: &Bytes, salt: u64, start: u64) -> Self {
+        let mut frames = Vec::new();
+        let mut stop = None;
+        let mut entries = 0;
+        for item in Frames::new(buf, salt, start, None) {
+            match item {
+                Ok((offset, frame)) => {
+                    let sealed = match &frame.record {
+                        Record::Batch(batch) => {
+                            entries += batch.entries.len();
+                            false
+                        }
+                        Record::Seal { .. } => true,
+                        _ => false,
+                    };
+                    frames.push((offset, frame));
+                    if sealed {
+                        break;
+                    }
+                }
+                Err(at) => {
+                    stop = Some(at);
+                }
+            }
+        }
+        Self {
+            frames: frames.into_iter(),
+            stop,
+            pos: start,
+            entries,
+        }
+    }
+
+    /// Holds the first frame to sequence number `next_lsn` (any if `None`): if it carries
+    /// another, the frames stop there, as [`Frames`] would stop.
+    pub(crate) fn expect_first(mut self, next_lsn: Option<u64>) -> Self {
+        let first = self.frames.as_slice().first();
+        if let (Some(want), Some((offset, frame))) = (next_lsn, first)
+            && frame.lsn != want
+        {
+            self.stop = Some(Stop::out_of_order(*offset));
+            self.frames = Vec::new().into_iter();
+            self.entries = 0;
+        }
+        self
+    }
+
+    /// Offset just past the last frame yielded.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Entries in the batches of the frames not yielded yet, and in those yielded.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+}
+
+impl Iterator for Decoded {
+    type Item = Result<(u64, Frame), Stop>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.frames.next() {
+            Some((offset, frame)) => {
+                self.pos = offset + frame.len;
+                Some(Ok((offset, frame)))
+            }
+            None => self.stop.take().map(Err),
+        }
+    }
 }
 
 /// Looks past a stop for proof that it is damaged acknowledged data: a valid frame at or after
@@ -273,7 +372,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::record::{Record, encode};
+    use crate::record::encode;
     use crate::wal::Batch;
     use crate::{Entry, HardState};
 
@@ -338,6 +437,43 @@ mod tests {
             .unwrap();
         assert_eq!(stop.offset, offsets[1]);
         assert!(matches!(stop.error, Some(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn decoded_frames_yield_what_frames_would_once_the_first_lsn_is_known() {
+        let (bytes, _) = frames(&[(4, 0), (5, 4), (6, 5)]);
+        let buf = Bytes::from(bytes);
+        for first in [None, Some(4), Some(5), Some(3)] {
+            let scan: Vec<_> = Frames::new(&buf, SALT, 16, first).collect();
+            let decoded: Vec<_> = Decoded::new(&buf, SALT, 16).expect_first(first).collect();
+            assert_eq!(decoded, scan, "first lsn {first:?}");
+        }
+    }
+
+    #[test]
+    fn decoded_frames_end_at_the_seal_and_know_what_follows() {
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        bytes.truncate(bytes.len() - 256);
+        let seal_at = bytes.len() as u64;
+        let seal = Record::Seal {
+            next_seq: 2,
+            next_salt: 3,
+        };
+        encode(&mut bytes, SALT, 3, 2, &seal).unwrap();
+        let end = bytes.len() as u64;
+        let (after, _) = frames(&[(4, 3)]);
+        bytes.extend_from_slice(&after);
+        let buf = Bytes::from(bytes.clone());
+
+        let decoded = Decoded::new(&buf, SALT, 16);
+        assert_eq!(
+            decoded.entries(),
+            2,
+            "the frame after the seal is not counted"
+        );
+        assert!(end < buf.len() as u64, "bytes follow the seal");
+        let at: Vec<u64> = decoded.map(|item| item.unwrap().0).collect();
+        assert_eq!(at, [offsets[0], offsets[1], seal_at]);
     }
 
     #[test]

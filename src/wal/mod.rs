@@ -497,6 +497,7 @@ impl Wal {
         check: impl FnOnce(&LogState) -> Result<Effect>,
         apply: impl FnOnce(&mut LogState, &Written) -> bool,
     ) -> Result<Lsn> {
+        let _appending = self.ctx.sync.begin_append();
         let mut writer = lock(&self.writer);
         self.ctx.sync.check_write()?;
         writer.check_preparation(&self.ctx)?;
@@ -550,18 +551,7 @@ impl Wal {
                 readers: Readers::default(),
             },
         );
-        for slot in read.log.tail_slots_mut(rotation.sealed_seq) {
-            if let Loc::Stored {
-                offset, len, data, ..
-            } = &mut slot.loc
-            {
-                let range = *offset as usize..*offset as usize + *len as usize;
-                *data = map
-                    .as_ref()
-                    .filter(|m| m.len() >= range.end)
-                    .map(|m| m.slice(range));
-            }
-        }
+        read.log.attach_map(rotation.sealed_seq, map.as_ref());
     }
 
     /// Forgets the segments a compaction to `compacted` made unnecessary and retires them once

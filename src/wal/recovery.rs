@@ -19,20 +19,22 @@
 //!    sync finds nothing dirty to write.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::num::NonZero;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 
 use bytes::Bytes;
 
-use super::state::{Loc, LogState};
+use super::state::{Loc, LogState, Slot};
 use super::writer::{Active, SegmentInfo};
-use super::{Options, RecoveryReport};
+use super::{Batch, Options, RecoveryReport};
 use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
 use crate::record::{END_MARKER_LEN, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
-    self, FileName, Frames, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
+    self, Decoded, FileName, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
     leftovers_end, torn_end, torn_plausible,
 };
 
@@ -67,7 +69,8 @@ impl FrameAt {
     }
 }
 
-/// Writes bytes `range` of `file` again, with what reads of it return.
+/// Writes bytes `range` of `file` again, with what reads of it return: from `replayed` (the
+/// file's bytes as replay read them) if it holds them, else read once more.
 ///
 /// After a failed fdatasync, Linux marks the pages it could not write clean: reads still show
 /// them, but no later sync writes them. Writing the same bytes dirties them again, so the
@@ -75,10 +78,24 @@ impl FrameAt {
 ///
 /// # Errors
 /// [`Error::Io`] if the read or the write fails.
-fn rewrite(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
-    let bytes = segment::read_at(file, path, range.start, range.end - range.start)?;
-    file.write_all_at(&bytes, range.start)
-        .map_err(io_err(IoOp::Write, path))
+fn rewrite(file: &dyn File, path: &Path, range: Range<u64>, replayed: &[u8]) -> Result<()> {
+    let write = |bytes: &[u8]| {
+        file.write_all_at(bytes, range.start)
+            .map_err(io_err(IoOp::Write, path))
+    };
+    let held = usize::try_from(range.start)
+        .ok()
+        .zip(usize::try_from(range.end).ok())
+        .and_then(|(start, end)| replayed.get(start..end));
+    match held {
+        Some(bytes) => write(bytes),
+        None => write(&segment::read_at(
+            file,
+            path,
+            range.start,
+            range.end - range.start,
+        )?),
+    }
 }
 
 /// Everything open found.
@@ -105,24 +122,24 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
+    /// Who still reads the file's bytes: `buf` and every entry payload sliced from it.
+    readers: Readers,
 }
 
 impl Scanned {
-    /// Lists the segment for the read side and the writer; returns its reader count, for maps
-    /// of it to join.
+    /// Lists the segment for the read side and the writer.
     fn register(
         &self,
         files: &mut BTreeMap<u64, SegmentFile>,
         segments: &mut VecDeque<SegmentInfo>,
-    ) -> Readers {
+    ) {
         let (seq, path) = (self.seq, self.path.clone());
-        let readers = Readers::default();
         files.insert(
             seq,
             SegmentFile {
                 path: path.clone(),
                 file: Arc::clone(&self.file),
-                readers: readers.clone(),
+                readers: self.readers.clone(),
             },
         );
         segments.push_back(SegmentInfo {
@@ -130,7 +147,6 @@ impl Scanned {
             first_index: self.header.first_index,
             path,
         });
-        readers
     }
 }
 
@@ -249,35 +265,193 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
     let mut replay = Replay {
-        keep_buffers: options.use_mmap,
+        keep_payloads: options.use_mmap,
+        segments_left: seqs.len(),
         ..Replay::default()
     };
     let mut prepared = None;
-    for &seq in seqs {
-        let path = dir.join(segment::segment_name(seq));
-        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
-        let buf = segment::load(file.as_ref(), &path, options.use_mmap)?;
-        if let Some(stopped) = &replay.stopped {
-            // Past the end of the log: a rotation that never finished, unless it proves the
-            // stop was damage.
-            if let Ok(h) = Header::decode(&buf)
-                && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
-            {
-                return Err(stopped.damage());
-            }
-            let successor = replay.scanned.last().map(|tail| tail.seq + 1);
-            match segment::unused_preparation(&buf, options.segment_size) {
-                Some(recycled) if prepared.is_none() && successor == Some(seq) => {
-                    prepared = Some((path, recycled));
-                }
-                _ => leftovers.push(path),
-            }
-            continue;
+    load_in_order(fs, dir, seqs, options, |loaded| {
+        let Some(stopped) = &replay.stopped else {
+            return replay.segment(loaded);
+        };
+        // Past the end of the log: a rotation that never finished, unless it proves the stop
+        // was damage.
+        let Loaded {
+            seq,
+            path,
+            buf,
+            decoded,
+            unused_preparation,
+            ..
+        } = loaded;
+        if let Ok((h, _)) = decoded
+            && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
+        {
+            return Err(stopped.damage());
         }
-        replay.segment(seq, path, file, buf)?;
-    }
+        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
+        match unused_preparation {
+            Some(recycled) if prepared.is_none() && successor == Some(seq) => {
+                prepared = Some((path, recycled));
+            }
+            _ => leftovers.push(path),
+        }
+        Ok(())
+    })?;
     let pool = free_files(fs, dir, options, &mut leftovers)?;
     replay.finish(leftovers, prepared, pool).map(Some)
+}
+
+/// A segment file opened and read, its frames decoded.
+struct Loaded {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    /// The whole file (nothing for an unused preparation: no one reads it again), counted
+    /// by `readers` with every payload sliced from it.
+    buf: Bytes,
+    readers: Readers,
+    /// Its header and frames, or why the header is not one.
+    decoded: Result<(Header, Decoded), DecodeError>,
+    /// Without a header: `Some(recycled)` if the file is a preparation that finished and was
+    /// never used ([`segment::unused_preparation`]).
+    unused_preparation: Option<bool>,
+}
+
+/// A segment file opened, not read yet.
+struct Opened {
+    seq: u64,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    /// The file's length.
+    len: u64,
+}
+
+impl Opened {
+    /// Opens segment `seq` of `dir` and measures it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened or measured.
+    fn open(fs: &dyn Fs, dir: &Path, seq: u64) -> Result<Self> {
+        let path = dir.join(segment::segment_name(seq));
+        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
+        let len = file.len().map_err(io_err(IoOp::Read, &path))?;
+        Ok(Self {
+            seq,
+            path,
+            file,
+            len,
+        })
+    }
+
+    /// Reads (or maps) the whole file and decodes it.
+    ///
+    /// Cost: the file's bytes read or mapped and scanned once, with a checksum over every
+    /// frame.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be mapped or read.
+    fn load(self, options: &Options) -> Result<Loaded> {
+        let Opened {
+            seq,
+            path,
+            file,
+            len,
+        } = self;
+        let readers = Readers::default();
+        let read = segment::read_prefix(file.as_ref(), &path, len, options.use_mmap)?;
+        let mut buf = readers.track(read);
+        let decoded = Header::decode(&buf)
+            .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
+        let unused_preparation = decoded
+            .is_err()
+            .then(|| segment::unused_preparation(&buf, options.segment_size))
+            .flatten();
+        if unused_preparation.is_some() {
+            // NB: dropped here, so the calling thread never pays for unmapping it.
+            buf = Bytes::new();
+        }
+        Ok(Loaded {
+            seq,
+            path,
+            file,
+            decoded,
+            unused_preparation,
+            buf,
+            readers,
+        })
+    }
+}
+
+/// Opens, reads (or maps) and decodes segment `seq` of `dir`.
+///
+/// # Errors
+/// As [`Opened::open`] and [`Opened::load`].
+fn load(fs: &dyn Fs, dir: &Path, seq: u64, options: &Options) -> Result<Loaded> {
+    Opened::open(fs, dir, seq)?.load(options)
+}
+
+/// Segments at least this long are worth loading on threads of their own: their checksums
+/// (about 0.1 ms a MiB) outweigh starting a thread (tens of microseconds).
+const PARALLEL_MIN_LEN: u64 = 512 << 10;
+
+/// Loads segments `seqs` of `dir` and hands each to `each`, in order, on the calling thread.
+///
+/// Checksums are most of the cost of opening a log, and each segment's are independent of
+/// the others': if the first segment is long enough to be worth it, one thread per core
+/// loads and decodes the others (thread `k` of `n` takes the `k`-th, the `k + n`-th, ...),
+/// each at most one segment ahead of `each`, while the calling thread loads the first.
+/// Whatever crosses segments stays with `each`, in order. After an error of `each`, the
+/// threads stop at their next segment.
+///
+/// # Errors
+/// The first error of [`load`] or of `each`, in segment order.
+fn load_in_order(
+    fs: &dyn Fs,
+    dir: &Path,
+    seqs: &[u64],
+    options: &Options,
+    mut each: impl FnMut(Loaded) -> Result<()>,
+) -> Result<()> {
+    let Some((&first, seqs)) = seqs.split_first() else {
+        return Ok(());
+    };
+    let first = Opened::open(fs, dir, first)?;
+    let threads = thread::available_parallelism()
+        .map_or(1, NonZero::get)
+        .min(seqs.len());
+    if threads <= 1 || first.len < PARALLEL_MIN_LEN {
+        each(first.load(options)?)?;
+        return seqs
+            .iter()
+            .try_for_each(|&seq| each(load(fs, dir, seq, options)?));
+    }
+    thread::scope(|scope| {
+        let loaders: Vec<_> = (0..threads)
+            .map(|k| {
+                // Rendezvous: a loader holds one finished segment until `each` takes it.
+                let (sender, receiver) = mpsc::sync_channel(0);
+                scope.spawn(move || {
+                    for &seq in seqs.iter().skip(k).step_by(threads) {
+                        if sender.send(load(fs, dir, seq, options)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                receiver
+            })
+            .collect();
+        each(first.load(options)?)?;
+        for loader in loaders.iter().cycle().take(seqs.len()) {
+            // NB: a loader hangs up early only by panicking, and the scope re-raises that
+            // panic as it returns: this error is never seen.
+            let loaded = loader
+                .recv()
+                .map_err(|_| Error::InvalidCall("a segment loader panicked"))?;
+            each(loaded?)?;
+        }
+        Ok(())
+    })
 }
 
 /// What replay found, before anything is changed on disk.
@@ -343,7 +517,6 @@ impl Replayed {
             pool,
             ..
         } = self;
-        let mut maps = BTreeMap::new();
         let mut files = BTreeMap::new();
         let mut segments = VecDeque::new();
         for s in sealed {
@@ -351,13 +524,10 @@ impl Replayed {
             // nothing but a checkpoint: the first frame after a rotation proves the seal.
             if let Some(range) = unproven.and_then(|u| u.range_in(s.seq, s.end)) {
                 let file = segment::open(fs, &s.path, OpenMode::ReadWrite)?;
-                rewrite(file.as_ref(), &s.path, range)?;
+                rewrite(file.as_ref(), &s.path, range, &s.buf)?;
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
-            let readers = s.register(&mut files, &mut segments);
-            if options.use_mmap {
-                maps.insert(s.seq, readers.track(s.buf));
-            }
+            s.register(&mut files, &mut segments);
         }
         // The writer continues in the tail: the read side serves it through the same handle.
         let file = segment::open(fs, &tail.path, OpenMode::ReadWrite)?;
@@ -365,17 +535,23 @@ impl Replayed {
             file: Arc::clone(&file),
             ..tail
         };
-        let readers = tail.register(&mut files, &mut segments);
+        tail.register(&mut files, &mut segments);
         let Scanned {
             seq,
             header,
             path,
             buf,
             end,
+            readers,
             ..
         } = tail;
         // Every frame lies in space written and synced before use: the file's length.
         let capacity = buf.len() as u64;
+        if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
+            rewrite(file.as_ref(), &path, range, &buf)?;
+        }
+        // NB: no map may see the torn bytes change: the entries let go of theirs first.
+        log.attach_map(seq, None);
         drop(buf);
         // The torn bytes go, and the end marker's slot is zeros on disk too (the page cache may
         // show zeros a failed sync never wrote): until the writer's next frame is durable, the
@@ -386,9 +562,6 @@ impl Replayed {
                 .map_err(|_| malformed(&path, end, "torn tail too long"))?;
             file.write_all_at(&vec![0u8; len], end)
                 .map_err(io_err(IoOp::Write, &path))?;
-        }
-        if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
-            rewrite(file.as_ref(), &path, range)?;
         }
         // What replay read may have been in the page cache only (a killed process, or a failed
         // sync, whose pages the rewrite above dirtied again): make it durable before anything
@@ -411,9 +584,8 @@ impl Replayed {
             .transpose()?;
         if options.use_mmap {
             let map = segment::read_prefix(file.as_ref(), &path, end, true)?;
-            maps.insert(seq, readers.track(map));
+            log.attach_map(seq, Some(&readers.track(map)));
         }
-        attach_maps(&mut log, &maps);
         let active = Active {
             seq,
             salt: header.salt,
@@ -443,12 +615,14 @@ struct Replay {
     next_lsn: Option<u64>,
     /// The successor the last segment's seal named: `(seq, salt)`.
     expect: Option<(u64, u64)>,
-    /// Segments replayed so far. Only the last keeps its buffer, unless the buffers are maps
-    /// the read side will serve entries from.
+    /// Segments not replayed yet.
+    segments_left: usize,
+    /// Segments replayed so far. Only the last keeps its buffer.
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
-    /// Buffers are maps worth keeping (plain reads would hold the whole log in memory).
-    keep_buffers: bool,
+    /// Buffers are maps, whose slices replayed entries keep to serve reads (slices of plain
+    /// reads would hold the whole log in memory).
+    keep_payloads: bool,
     /// Highest `synced_lsn` of a replayed frame: every frame up to it reached the disk
     /// through a sync that succeeded before that frame was written.
     proven: u64,
@@ -467,10 +641,20 @@ impl Replay {
         }
     }
 
-    fn segment(&mut self, seq: u64, path: PathBuf, file: Arc<dyn File>, buf: Bytes) -> Result<()> {
+    fn segment(&mut self, loaded: Loaded) -> Result<()> {
+        let Loaded {
+            seq,
+            path,
+            file,
+            buf,
+            readers,
+            decoded,
+            ..
+        } = loaded;
+        self.segments_left = self.segments_left.saturating_sub(1);
         // Every segment's header and checkpoint were durable before anything could follow
         // them, and the first segment replay meets is never one that was left unfinished.
-        let header = Header::decode(&buf).map_err(corrupt(&path, 0))?;
+        let (header, frames) = decoded.map_err(corrupt(&path, 0))?;
         if header.seq != seq {
             return Err(malformed(
                 &path,
@@ -486,8 +670,12 @@ impl Replay {
             ));
         }
         self.expect = None;
-        let mut frames = Frames::new(&buf, header.salt, HEADER_LEN as u64, self.next_lsn);
+        let mut frames = frames.expect_first(self.next_lsn);
         self.checkpoint(seq, &path, &mut frames)?;
+        if let Some(log) = &mut self.log {
+            // Segments are mostly alike: as many entries again in each one still to come.
+            log.reserve(frames.entries().saturating_mul(1 + self.segments_left));
+        }
         let mut end = frames.position();
         let mut stopped = None;
         for item in frames.by_ref() {
@@ -513,7 +701,8 @@ impl Replay {
                         .log
                         .as_mut()
                         .ok_or_else(|| malformed(&path, offset, "no checkpoint"))?;
-                    apply(log, &frame.record, seq, &buf).map_err(corrupt(&path, offset))?;
+                    apply(log, frame.record, seq, &buf, self.keep_payloads)
+                        .map_err(corrupt(&path, offset))?;
                 }
                 Err(stop) => {
                     end = stop.offset;
@@ -544,7 +733,8 @@ impl Replay {
             }
             self.stopped = Some(stopped);
         }
-        if let Some(previous) = self.scanned.last_mut().filter(|_| !self.keep_buffers) {
+        // Entries hold what they need of a map; nothing else reads a replayed segment again.
+        if let Some(previous) = self.scanned.last_mut() {
             previous.buf = Bytes::new();
         }
         self.scanned.push(Scanned {
@@ -554,13 +744,14 @@ impl Replay {
             file,
             buf,
             end,
+            readers,
         });
         Ok(())
     }
 
     /// Replays the checkpoint that must open segment `seq`: it starts the log, or must agree
     /// with the log replayed so far.
-    fn checkpoint(&mut self, seq: u64, path: &Path, frames: &mut Frames<'_>) -> Result<()> {
+    fn checkpoint(&mut self, seq: u64, path: &Path, frames: &mut Decoded) -> Result<()> {
         let at = HEADER_LEN as u64;
         let (c, lsn, synced_lsn) = match frames.next() {
             Some(Ok((
@@ -649,64 +840,56 @@ impl Replay {
     }
 }
 
-/// Points every stored entry of a mapped segment at its bytes in the map.
-pub(crate) fn attach_maps(log: &mut LogState, maps: &BTreeMap<u64, Bytes>) {
-    let first = log.first_index();
-    for slot in log.slots_from_mut(first) {
-        if let Loc::Stored {
-            seg,
-            offset,
-            len,
-            data,
-        } = &mut slot.loc
-            && let Some(map) = maps.get(seg)
-        {
-            let start = usize::try_from(*offset).unwrap_or(usize::MAX);
-            let range = start..start.saturating_add(*len as usize);
-            *data = map.get(range.clone()).map(|_| map.slice(range));
-        }
-    }
-}
-
-/// Replays one frame.
+/// Replays one frame of segment `seq`, read into `buf`. With `keep_payloads`, the entries
+/// keep their payloads: slices of `buf`, which must then be a map.
 fn apply(
     log: &mut LogState,
-    record: &Record<'_>,
+    record: Record<'_>,
     seq: u64,
     buf: &Bytes,
+    keep_payloads: bool,
 ) -> Result<(), DecodeError> {
     match record {
         Record::Batch(batch) => {
+            let Batch {
+                snapshot,
+                entries,
+                hard_state,
+            } = batch.into_owned();
+            let first = entries.first().map(|e| e.index);
             let base = buf.as_ptr() as usize;
             // Decoded payloads are slices of `buf`: their distance from its start is their
-            // offset in the file.
-            let locs = batch.entries.iter().map(|e| Loc::Stored {
-                seg: seq,
-                offset: if e.data.is_empty() {
-                    0
-                } else {
-                    (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+            // offset in the file. Moved, not cloned: no reference count changes per entry.
+            let slots = entries.into_iter().map(|e| Slot {
+                term: e.term,
+                loc: Loc::Stored {
+                    seg: seq,
+                    offset: if e.data.is_empty() {
+                        0
+                    } else {
+                        (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+                    },
+                    len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
+                    data: keep_payloads.then_some(e.data),
                 },
-                len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
-                data: None,
             });
-            log.apply_batch(batch, locs)
+            log.apply_parts(snapshot.as_ref(), first, slots, hard_state)
         }
         Record::Truncate { after } => {
-            if *after < log.compacted().index {
+            if after < log.compacted().index {
                 return Err(DecodeError::Malformed {
                     what: "truncation below the compaction point",
                 });
             }
-            log.truncate_after(*after);
+            log.truncate_after(after);
             Ok(())
         }
         Record::Purge(id) => {
-            log.apply_purge(*id);
+            log.apply_purge(id);
             Ok(())
         }
         Record::Snapshot(meta) => {
-            log.apply_snapshot_meta(meta);
+            log.apply_snapshot_meta(&meta);
             Ok(())
         }
         Record::Checkpoint(_) | Record::Seal { .. } => Err(DecodeError::Malformed {

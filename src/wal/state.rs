@@ -19,7 +19,8 @@ pub(crate) enum Loc {
     /// creates these and the purge that allowed the segment's removal drops them again.
     Missing,
     /// In segment `seg`, `len` bytes at `offset`; `data` holds them when they are in memory
-    /// (the caller's buffer while the segment is active, a slice of its map once sealed).
+    /// (the caller's buffer while the segment is active, a slice of its map once sealed or
+    /// replayed at open).
     Stored {
         seg: u64,
         offset: u64,
@@ -61,7 +62,9 @@ pub(crate) struct LogState {
     /// The compaction point: the entry just before `slots[0]`. Its term stays answerable.
     compacted: EntryId,
     /// Entries `(compacted.index, compacted.index + slots.len()]`, in index order. Their
-    /// segments never decrease with the index (the log only grows at its end).
+    /// segments never decrease with the index (the log only grows at its end). Invariant:
+    /// the [`Loc::Missing`] slots, if any, come first: only a checkpoint makes them, and
+    /// every later change adds or removes slots at the ends.
     slots: VecDeque<Slot>,
     /// The last hard state written.
     hard_state: HardState,
@@ -144,23 +147,33 @@ impl LogState {
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
     }
 
-    /// Mutable slots from `index` on.
-    pub(crate) fn slots_from_mut(&mut self, index: u64) -> impl Iterator<Item = &mut Slot> {
-        let skip = index.saturating_sub(self.first_index());
-        self.slots
-            .iter_mut()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-    }
-
-    /// The slots at the end of the log whose bytes are in segment `seq`.
-    pub(crate) fn tail_slots_mut(&mut self, seq: u64) -> impl Iterator<Item = &mut Slot> {
+    /// Points the payloads of the entries in segment `seq` at their bytes in `map`, the
+    /// segment's first bytes (`None`, or a map too short: payloads are read from the file
+    /// instead). Only the entries at the end of the log are looked at, which is where those of
+    /// the newest segment holding entries (the active one, or the one just sealed) are.
+    ///
+    /// Cost: one reference count increment per entry of the segment.
+    pub(crate) fn attach_map(&mut self, seq: u64, map: Option<&Bytes>) {
         let in_seq = move |s: &&mut Slot| matches!(s.loc, Loc::Stored { seg, .. } if seg == seq);
-        self.slots.iter_mut().rev().take_while(in_seq)
+        for slot in self.slots.iter_mut().rev().take_while(in_seq) {
+            if let Loc::Stored {
+                offset, len, data, ..
+            } = &mut slot.loc
+            {
+                let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+                let range = start..start.saturating_add(*len as usize);
+                *data = map.and_then(|m| m.get(range.clone()).map(|_| m.slice(range)));
+            }
+        }
     }
 
     /// True if some entry's payload is known only to a purged segment.
+    ///
+    /// Cost: O(1), by the invariant on `slots`.
     pub(crate) fn has_missing(&self) -> bool {
-        self.slots.iter().any(|s| matches!(s.loc, Loc::Missing))
+        self.slots
+            .front()
+            .is_some_and(|s| matches!(s.loc, Loc::Missing))
     }
 
     /// The term of entry `index`, answerable for `[first_index - 1, last_index]`.
@@ -375,33 +388,60 @@ impl LogState {
     /// Applies a batch whose entries' payloads are at `locs` (one per entry, in order).
     ///
     /// # Errors
-    /// [`DecodeError::Malformed`] if the batch does not fit the log (only replay of damaged
-    /// but checksum-valid bytes can get here; appends are checked first).
+    /// As [`LogState::apply_parts`].
     pub(crate) fn apply_batch(
         &mut self,
         batch: &Batch,
         locs: impl IntoIterator<Item = Loc>,
     ) -> Result<(), DecodeError> {
-        if let Some(meta) = &batch.snapshot {
+        let terms = batch.entries.iter().map(|e: &Entry| e.term);
+        let slots = terms.zip(locs).map(|(term, loc)| Slot { term, loc });
+        let first = batch.entries.first().map(|e| e.index);
+        self.apply_parts(batch.snapshot.as_ref(), first, slots, batch.hard_state)
+    }
+
+    /// Applies a batch taken apart: the snapshot it installs, the index of its first entry
+    /// (`None` without entries), its entries as slots, and its hard state.
+    ///
+    /// # Errors
+    /// [`DecodeError::Malformed`] if the batch does not fit the log (only replay of damaged
+    /// but checksum-valid bytes can get here; appends are checked first).
+    pub(crate) fn apply_parts(
+        &mut self,
+        snapshot: Option<&SnapshotMeta>,
+        first: Option<u64>,
+        slots: impl IntoIterator<Item = Slot>,
+        hard_state: Option<HardState>,
+    ) -> Result<(), DecodeError> {
+        if let Some(meta) = snapshot {
             self.compacted = meta.id();
             self.slots.clear();
             self.snapshot = meta.clone();
         }
-        if let Some(first) = batch.entries.first() {
-            if first.index <= self.compacted.index || first.index > self.last_index() + 1 {
+        if let Some(first) = first {
+            if first <= self.compacted.index || first > self.last_index() + 1 {
                 return Err(DecodeError::Malformed {
                     what: "batch does not continue the log",
                 });
             }
-            self.truncate_after(first.index - 1);
-            let terms = batch.entries.iter().map(|e: &Entry| e.term);
-            self.slots
-                .extend(terms.zip(locs).map(|(term, loc)| Slot { term, loc }));
+            self.truncate_after(first - 1);
+            self.slots.extend(slots);
         }
-        if let Some(hs) = batch.hard_state {
+        if let Some(hs) = hard_state {
             self.hard_state = hs;
         }
         Ok(())
+    }
+
+    /// Makes room for `additional` more entries, growing at least twofold if it must grow:
+    /// replay knows roughly how many entries are coming, and one large allocation spares it
+    /// the copies and page faults of many doublings.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let needed = self.slots.len().saturating_add(additional);
+        if needed > self.slots.capacity() {
+            let target = needed.max(self.slots.capacity().saturating_mul(2));
+            self.slots.reserve_exact(target - self.slots.len());
+        }
     }
 
     /// Removes every entry after `index` (nothing if `index >= last_index`).
@@ -539,6 +579,15 @@ mod tests {
             });
             assert_eq!(got, want, "[{lo}, {hi}) max {max}");
         }
+    }
+
+    #[test]
+    fn reserving_room_changes_no_entry() {
+        let mut log = log();
+        log.reserve(1000);
+        assert!(log.slots.capacity() >= log.slots.len() + 1000);
+        assert_eq!((log.first_index(), log.last_index()), (6, 9));
+        assert_eq!(log.range_len(6, 10, u64::MAX).unwrap(), 4);
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! Group commit: many callers, one fdatasync. The first caller to need a sync becomes the
-//! leader and syncs everything written so far; callers arriving meanwhile wait for it and are
+//! leader and syncs every frame written by then; callers arriving meanwhile wait for it and are
 //! done if it covered them, or elect the next leader. No timer: a lone caller syncs at once.
+//!
+//! Before it syncs, a leader lets two things finish that take microseconds, not a sync: the
+//! callers the last sync released leave (they usually go straight back to append), and the
+//! appends under way end. Syncing without them would leave their frames to the next sync: with
+//! 4 writers in a loop, about 2.3 entries per fdatasync instead of nearly 4. Both waits are
+//! bounded by thread scheduling and the writes themselves, never by what a caller does next;
+//! a lone caller has nothing to wait for.
 //!
 //! Also the poison latch: a failed sync is never retried (the kernel may have dropped the dirty
 //! pages it failed to write), so every later write and sync fails until the log is reopened.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, IoOp, Result};
@@ -27,15 +34,39 @@ struct Progress {
     path: PathBuf,
     /// Highest Lsn known durable.
     synced: u64,
-    /// A leader is syncing now.
+    /// A leader is syncing now, or letting callers leave and appends end before it syncs.
     leader: bool,
+    /// The leader waits on `SyncPoint::gathered` for the callers the last sync released to
+    /// leave.
+    awaiting_departures: bool,
+    /// The Lsns of the callers waiting for a leader's sync, one per caller.
+    waiting: Vec<u64>,
 }
+
+impl Progress {
+    /// Whether a caller the last sync released has yet to leave.
+    fn departing(&self) -> bool {
+        self.waiting.iter().any(|&w| w <= self.synced)
+    }
+}
+
+/// [`SyncPoint::goal`] when the leader waits for no append.
+const NO_GOAL: u64 = u64::MAX;
 
 /// The meeting point of writers, syncers and the poison latch.
 #[derive(Debug)]
 pub(crate) struct SyncPoint {
     progress: Mutex<Progress>,
+    /// Signalled when `synced` moves or a leader steps down.
     changed: Condvar,
+    /// Appends begun, and ended (written, refused or failed). Counted without the lock, so
+    /// that an append never waits for it. Invariant: `ended <= begun`.
+    begun: AtomicU64,
+    ended: AtomicU64,
+    /// The leader waits until this many appends have ended; [`NO_GOAL`] when it does not.
+    goal: AtomicU64,
+    /// Signalled when what the leader waits for before it syncs has finished.
+    gathered: Condvar,
     poisoned: AtomicBool,
     /// A failure of background upkeep, reported by the next write.
     deferred: Mutex<Option<Error>>,
@@ -51,8 +82,14 @@ impl SyncPoint {
                 path,
                 synced: lsn,
                 leader: false,
+                awaiting_departures: false,
+                waiting: Vec::new(),
             }),
             changed: Condvar::new(),
+            begun: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            goal: AtomicU64::new(NO_GOAL),
+            gathered: Condvar::new(),
             poisoned: AtomicBool::new(false),
             deferred: Mutex::new(None),
         }
@@ -82,6 +119,14 @@ impl SyncPoint {
         self.poisoned.store(true, Ordering::Release);
         let _progress = lock(&self.progress);
         self.changed.notify_all();
+        self.gathered.notify_all();
+    }
+
+    /// Announces an append: a leader about to sync waits until it ends (the guard drops), so
+    /// that its frame shares the sync instead of waiting for the next one.
+    pub(crate) fn begin_append(&self) -> Appending<'_> {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        Appending(self)
     }
 
     /// Highest Lsn known durable.
@@ -110,7 +155,9 @@ impl SyncPoint {
     }
 
     /// Blocks until every frame up to `lsn` is durable, sharing one fdatasync with every
-    /// concurrent caller.
+    /// concurrent caller. Returns only after an fdatasync that began after the frame of `lsn`
+    /// was written has succeeded. A lone caller syncs at once; see the module docs for when a
+    /// leader waits.
     ///
     /// # Errors
     /// [`Error::Io`] to the leader whose fdatasync failed (the log is poisoned from then on),
@@ -125,32 +172,110 @@ impl SyncPoint {
             if lsn > progress.written {
                 return Err(Error::InvalidCall("sync: that Lsn was never issued"));
             }
-            if progress.leader {
-                progress = self
-                    .changed
-                    .wait(progress)
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
+            if !progress.leader {
+                // NB: `lsn <= written <= target`: the leader's own sync covers it.
+                return self.lead(progress);
             }
-            progress.leader = true;
-            let target = progress.written;
-            let file = Arc::clone(&progress.file);
-            let path = progress.path.clone();
-            drop(progress);
-            let result = file.sync_data();
-            progress = lock(&self.progress);
-            progress.leader = false;
-            if let Err(source) = result {
+            progress = self.follow(progress, lsn);
+        }
+    }
+
+    /// Waits, as the caller of `lsn`, for the leader to sync or step down.
+    fn follow<'a>(
+        &'a self,
+        mut progress: MutexGuard<'a, Progress>,
+        lsn: u64,
+    ) -> MutexGuard<'a, Progress> {
+        progress.waiting.push(lsn);
+        progress = self
+            .changed
+            .wait(progress)
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = progress.waiting.iter().position(|&w| w == lsn) {
+            progress.waiting.swap_remove(at);
+        }
+        if progress.awaiting_departures && !progress.departing() {
+            self.gathered.notify_one();
+        }
+        progress
+    }
+
+    /// Syncs as the leader: first lets the callers the last sync released leave and the appends
+    /// under way end, then syncs every frame written by then and wakes the waiting callers.
+    ///
+    /// # Errors
+    /// As [`SyncPoint::sync`].
+    fn lead<'a>(&'a self, mut progress: MutexGuard<'a, Progress>) -> Result<()> {
+        progress.leader = true;
+        progress.awaiting_departures = true;
+        progress = self.gather(progress, Progress::departing);
+        progress.awaiting_departures = false;
+        // NB: only the appends begun by now, so that a stream of them cannot hold it back. One
+        // may be held up by a rotation (two syncs, perhaps a wait for the next segment); the
+        // rotation's syncs make every frame written before it durable too.
+        let goal = self.begun.load(Ordering::SeqCst);
+        // NB: a handshake with `Appending::drop`, all SeqCst: either the leader sees the last
+        // append end, or that append sees the goal and wakes it (taking the lock first, which
+        // the leader holds until it waits, so the wake-up cannot come too early).
+        self.goal.store(goal, Ordering::SeqCst);
+        progress = self.gather(progress, |_| self.ended.load(Ordering::SeqCst) < goal);
+        self.goal.store(NO_GOAL, Ordering::SeqCst);
+        let target = progress.written;
+        let file = Arc::clone(&progress.file);
+        let path = progress.path.clone();
+        drop(progress);
+        let result = self.check().and_then(|()| {
+            file.sync_data().map_err(|source| {
                 self.poisoned.store(true, Ordering::Release);
-                self.changed.notify_all();
-                return Err(Error::Io {
+                Error::Io {
                     op: IoOp::SyncData,
                     path,
                     source,
-                });
+                }
+            })
+        });
+        {
+            let mut progress = lock(&self.progress);
+            progress.leader = false;
+            if result.is_ok() {
+                progress.synced = progress.synced.max(target);
             }
-            progress.synced = progress.synced.max(target);
-            self.changed.notify_all();
+        }
+        // NB: after the unlock, so that the callers woken do not wait for the lock at once.
+        self.changed.notify_all();
+        result
+    }
+
+    /// Waits on `gathered` while `pending` holds and the log is not poisoned.
+    fn gather<'a>(
+        &'a self,
+        mut progress: MutexGuard<'a, Progress>,
+        pending: impl Fn(&Progress) -> bool,
+    ) -> MutexGuard<'a, Progress> {
+        while pending(&progress) && self.check().is_ok() {
+            progress = self
+                .gathered
+                .wait(progress)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        progress
+    }
+}
+
+/// An append under way; see [`SyncPoint::begin_append`].
+#[derive(Debug)]
+pub(crate) struct Appending<'a>(&'a SyncPoint);
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        let point = self.0;
+        let ended = point.ended.fetch_add(1, Ordering::SeqCst) + 1;
+        if ended >= point.goal.load(Ordering::SeqCst) {
+            let _progress = lock(&point.progress);
+            point.gathered.notify_one();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

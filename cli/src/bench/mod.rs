@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Entries written, reopened and read back in the last step; 0 skips it.
     #[arg(long, default_value_t = 1 << 20)]
     read_entries: u64,
+    /// Runs only the reopen + read back step, without the write workloads.
+    #[arg(long)]
+    readback_only: bool,
     /// Payload size of the read-back entries.
     #[arg(long, value_parser = parse_size, default_value = "1KiB")]
     read_size: u64,
@@ -102,7 +105,13 @@ impl BenchArgs {
     /// Rows the run prints, for the progress bar.
     fn steps(&self) -> u64 {
         let per_size = self.batches.len() as u64 + 1 + u64::from(self.group_commit());
-        per_size * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
+        let writes = if self.readback_only { 0 } else { per_size };
+        writes * self.sizes.len() as u64 + u64::from(self.read_entries > 0)
+    }
+
+    /// The entry sizes of the write workloads (none with `--readback-only`).
+    fn write_sizes(&self) -> &[u64] {
+        if self.readback_only { &[] } else { &self.sizes }
     }
 }
 
@@ -172,7 +181,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         limit,
         rounds: args.rounds,
     };
-    for &size in &args.sizes {
+    for &size in args.write_sizes() {
         for &batch in &args.batches {
             measure(report::workload_name(size, batch, 1), &mut || {
                 workloads::batches(&setup, &mut raw, size, batch, true)

@@ -1,0 +1,221 @@
+//! Group commit step by step, on a file whose syncs block until the test lets them end.
+
+use std::io;
+use std::thread::{self, JoinHandle};
+
+use bytes::Bytes;
+
+use super::*;
+
+/// A segment whose every `sync_data` blocks until the test allows it; it has no other use.
+#[derive(Debug, Default)]
+struct GatedFile {
+    gate: Mutex<Gate>,
+    moved: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// Syncs begun so far; they are numbered from 1 in that order.
+    begun: u64,
+    /// Syncs numbered up to this may end. Invariant: never decreases.
+    allowed: u64,
+    /// The syncs allowed to end fail.
+    fail: bool,
+}
+
+impl GatedFile {
+    fn begun(&self) -> u64 {
+        lock(&self.gate).begun
+    }
+
+    /// Lets the syncs numbered up to `n` end, with an error if `fail`.
+    fn allow(&self, n: u64, fail: bool) {
+        let mut gate = lock(&self.gate);
+        gate.allowed = n;
+        gate.fail = fail;
+        self.moved.notify_all();
+    }
+}
+
+impl File for GatedFile {
+    fn sync_data(&self) -> io::Result<()> {
+        let mut gate = lock(&self.gate);
+        gate.begun += 1;
+        let number = gate.begun;
+        self.moved.notify_all();
+        while gate.allowed < number {
+            gate = self.moved.wait(gate).unwrap();
+        }
+        if gate.fail {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        Ok(())
+    }
+    fn read_exact_at(&self, _: &mut [u8], _: u64) -> io::Result<()> {
+        Err(unused())
+    }
+    fn write_all_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+        Err(unused())
+    }
+    fn len(&self) -> io::Result<u64> {
+        Err(unused())
+    }
+    fn set_len(&self, _: u64) -> io::Result<()> {
+        Err(unused())
+    }
+    fn allocate_zeroed(&self, _: u64) -> io::Result<()> {
+        Err(unused())
+    }
+    fn map_readonly(&self, _: u64) -> io::Result<Bytes> {
+        Err(unused())
+    }
+}
+
+fn unused() -> io::Error {
+    io::Error::other("group commit only syncs")
+}
+
+/// A sync point over a fresh gated file, everything up to Lsn 0 durable.
+fn gated() -> (Arc<GatedFile>, Arc<SyncPoint>) {
+    let file = Arc::new(GatedFile::default());
+    let point = SyncPoint::new(0, Arc::clone(&file) as Arc<dyn File>, "gated.wal".into());
+    (file, Arc::new(point))
+}
+
+fn spawn_sync(point: &Arc<SyncPoint>, lsn: u64) -> JoinHandle<Result<()>> {
+    let point = Arc::clone(point);
+    thread::spawn(move || point.sync(lsn))
+}
+
+/// Spins until `reached` holds of the point's state (it waits for threads, never for time).
+fn until(point: &SyncPoint, reached: impl Fn(&Progress) -> bool) {
+    while !reached(&lock(&point.progress)) {
+        thread::yield_now();
+    }
+}
+
+/// Spins until the leader either gathers or begins its sync.
+fn until_gathering_or_synced(point: &SyncPoint, file: &GatedFile) {
+    while !lock(&point.progress).awaiting_departures
+        && point.goal.load(Ordering::SeqCst) == NO_GOAL
+        && file.begun() == 0
+    {
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn a_caller_is_released_only_by_a_sync_that_began_after_its_write() {
+    let (file, point) = gated();
+    point.wrote(1);
+    let first = spawn_sync(&point, 1);
+    until(&point, |p| p.leader);
+    while file.begun() < 1 {
+        thread::yield_now();
+    }
+    // Written while the first sync runs: that sync proves nothing about it.
+    point.wrote(2);
+    let second = spawn_sync(&point, 2);
+    until(&point, |p| p.waiting.contains(&2));
+    file.allow(1, false);
+    first.join().unwrap().unwrap();
+    while file.begun() < 2 && !second.is_finished() {
+        thread::yield_now();
+    }
+    assert!(
+        !second.is_finished(),
+        "released by a sync that began before its write"
+    );
+    assert_eq!((file.begun(), point.synced()), (2, 1));
+    file.allow(2, false);
+    second.join().unwrap().unwrap();
+    assert_eq!((file.begun(), point.synced()), (2, 2));
+}
+
+#[test]
+fn a_failed_sync_fails_its_leader_and_every_waiter_and_is_never_retried() {
+    let (file, point) = gated();
+    point.wrote(1);
+    let leader = spawn_sync(&point, 1);
+    while file.begun() < 1 {
+        thread::yield_now();
+    }
+    point.wrote(2);
+    // One caller the failed sync would have covered, one it would not.
+    let covered = spawn_sync(&point, 1);
+    let later = spawn_sync(&point, 2);
+    until(&point, |p| p.waiting.len() == 2);
+    file.allow(1, true);
+    assert!(matches!(
+        leader.join().unwrap(),
+        Err(Error::Io {
+            op: IoOp::SyncData,
+            ..
+        })
+    ));
+    assert!(matches!(covered.join().unwrap(), Err(Error::Poisoned)));
+    assert!(matches!(later.join().unwrap(), Err(Error::Poisoned)));
+    assert!(matches!(point.sync(2), Err(Error::Poisoned)));
+    assert_eq!((file.begun(), point.synced()), (1, 0));
+}
+
+#[test]
+fn a_leader_lets_the_appends_under_way_end_and_its_sync_covers_them() {
+    let (file, point) = gated();
+    point.wrote(1);
+    let appending = point.begin_append();
+    let leader = spawn_sync(&point, 1);
+    until_gathering_or_synced(&point, &file);
+    // Begun after the leader arrived: not waited for, so a stream of appends cannot stall it.
+    let late = point.begin_append();
+    assert_eq!(file.begun(), 0, "synced while an append was under way");
+    point.wrote(2);
+    drop(appending);
+    while file.begun() < 1 {
+        thread::yield_now();
+    }
+    file.allow(1, false);
+    leader.join().unwrap().unwrap();
+    assert_eq!((file.begun(), point.synced()), (1, 2));
+    drop(late);
+}
+
+#[test]
+fn a_leader_lets_the_callers_the_last_sync_released_leave_first() {
+    let (file, point) = gated();
+    point.wrote(1);
+    // A caller the last sync (up to Lsn 0) released, not yet scheduled to leave.
+    lock(&point.progress).waiting.push(0);
+    let leader = spawn_sync(&point, 1);
+    until_gathering_or_synced(&point, &file);
+    assert_eq!(file.begun(), 0, "synced before a released caller left");
+    {
+        let mut progress = lock(&point.progress);
+        progress.waiting.clear();
+        point.gathered.notify_one();
+    }
+    while file.begun() < 1 {
+        thread::yield_now();
+    }
+    file.allow(1, false);
+    leader.join().unwrap().unwrap();
+    assert_eq!(point.synced(), 1);
+}
+
+#[test]
+fn a_lone_caller_syncs_at_once_each_time() {
+    let (file, point) = gated();
+    file.allow(u64::MAX, false);
+    for lsn in 1..=5 {
+        let _appending = point.begin_append();
+        point.wrote(lsn);
+        drop(_appending);
+        point.sync(lsn).unwrap();
+        assert_eq!((file.begun(), point.synced()), (lsn, lsn));
+    }
+    // Nothing new: no sync.
+    point.sync(5).unwrap();
+    assert_eq!(file.begun(), 5);
+    assert!(matches!(point.sync(6), Err(Error::InvalidCall(_))));
+}
