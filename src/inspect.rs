@@ -24,7 +24,7 @@ pub use crate::segment::Header;
 use crate::error::{DecodeError, Result};
 use crate::fs::{Fs, OpenMode, StdFs};
 use crate::record::Record;
-use crate::segment::{self, Frames, HEADER_LEN, leftovers_end};
+use crate::segment::{self, Frames, HEADER_LEN, torn_end};
 use crate::types::{EntryId, HardState};
 use crate::wal::{Options, RecoveryReport, recovery};
 
@@ -123,8 +123,9 @@ pub enum End {
         /// Where the seal frame ends.
         offset: u64,
     },
-    /// Nothing of this segment from `offset` on: never-written zeros, or in a recycled
-    /// segment ([`Header::recycled`]) stale bytes of the file's earlier life.
+    /// Nothing of this segment from `offset` on: zeros (never written, or the last frame's
+    /// end marker), followed in a recycled segment ([`Header::recycled`]) by stale bytes of
+    /// the file's earlier life.
     Clean {
         /// Where the frames end.
         offset: u64,
@@ -137,7 +138,8 @@ pub enum End {
         /// Why the bytes there are not a frame (`None`: a zero header).
         error: Option<DecodeError>,
         /// Bytes from `offset` to the end of what this segment's writer left: the last non-zero
-        /// byte of the file, or in a recycled segment the end of the last frame of its salt.
+        /// byte of the file, or in a recycled segment the end of the last frame of its salt,
+        /// and at least the end marker's slot where the bytes at `offset` are not zeros.
         trailing: u64,
     },
     /// The header does not decode.
@@ -196,10 +198,9 @@ fn dump_segment(fs: &dyn Fs, path: &Path) -> Result<SegmentDump> {
             }
             Err(stop) => {
                 let next_lsn = dump.records.last().map_or(0, |r| r.lsn + 1);
-                let trailing = leftovers_end(&header, &buf, stop.offset, next_lsn) - stop.offset;
-                let clean = stop.error.is_none() || header.recycled;
-                dump.end = match (clean, trailing) {
-                    (true, 0) => End::Clean {
+                let trailing = torn_end(&header, &buf, &stop, next_lsn) - stop.offset;
+                dump.end = match (stop.error, trailing) {
+                    (None, 0) => End::Clean {
                         offset: stop.offset,
                     },
                     (_, trailing) => End::Stopped {

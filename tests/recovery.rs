@@ -436,20 +436,26 @@ fn tail_batches(dir: &Path) -> Vec<(PathBuf, u64, u64)> {
         .collect()
 }
 
-#[test]
-fn in_a_recycled_segment_only_a_later_frame_proves_damage() {
+/// A closed log, in 64 KiB segments, that writes into a recycled segment, its newest frame an
+/// acknowledged batch of 2000 bytes after the purges that recycled it; with its options and
+/// that batch's index.
+fn recycled_log_ending_in_a_batch() -> (tempfile::TempDir, Options, u64) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     let o = options(64 << 10);
-    let (wal, _) = Wal::open(dir, o.clone()).unwrap();
-    let mut last = compact_until_recycled(&wal, 1, 2000, 3);
-    last += 1;
+    let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+    let last = compact_until_recycled(&wal, 1, 2000, 3) + 1;
     wal.append_sync(&Batch {
         entries: vec![entry(last, 2000)],
         ..Batch::default()
     })
     .unwrap();
-    drop(wal);
+    (tmp, o, last)
+}
+
+#[test]
+fn in_a_recycled_segment_only_a_later_frame_proves_damage() {
+    let (tmp, o, last) = recycled_log_ending_in_a_batch();
+    let dir = tmp.path();
     // Healthy, the stale bytes after the frames are no part of the log.
     let tail = used_segments(dir).pop().unwrap();
     assert!(tail.header.unwrap().recycled);
@@ -471,6 +477,69 @@ fn in_a_recycled_segment_only_a_later_frame_proves_damage() {
     let (path, offset, len) = batches[batches.len() - 2].clone();
     flip(&path, offset + len / 2);
     assert_corrupt(dir, &o, &path, offset);
+}
+
+#[test]
+fn in_a_recycled_segment_damage_to_the_newest_frame_is_reported_never_silent() {
+    let (tmp, o, last) = recycled_log_ending_in_a_batch();
+    let dir = tmp.path();
+    let (path, offset, len) = last_batch(dir);
+    let tail = used_segments(dir).pop().unwrap();
+    assert_eq!(tail.records.last().unwrap().offset, offset);
+    assert!(tail.header.unwrap().recycled);
+    let end = (offset + len) as usize;
+    let bytes = read_file(&path);
+    assert_eq!(
+        bytes[end..end + 32],
+        [0; 32],
+        "the end marker follows the frame"
+    );
+    assert!(
+        bytes[end + 32..].iter().any(|&b| b != 0),
+        "stale bytes follow the marker"
+    );
+    // A clean shutdown: nothing dropped.
+    let (_, report) = Wal::open(copy_log(dir).path(), o.clone()).unwrap();
+    assert_eq!(report.torn_bytes_dropped, 0);
+    // (byte flipped: header_crc, body_len, kind, lsn, synced_lsn, body; least bytes reported)
+    let cases = [0, 8, 12, 16, 24, len / 2].map(|at| (at, if at < 32 { 32 } else { len }));
+    for (at, least) in cases {
+        let copy = copy_log(dir);
+        let path = copy.path().join(path.file_name().unwrap());
+        flip(&path, offset + at);
+        let verified = inspect::verify(copy.path(), &o).unwrap();
+        let stopped = used_segments(copy.path()).pop().unwrap().end;
+        assert!(
+            matches!(stopped, End::Stopped { offset: o, trailing, .. } if o == offset && trailing >= least),
+            "byte {at}: dump says {stopped:?}"
+        );
+        let (wal, report) = Wal::open(copy.path(), o.clone()).unwrap();
+        assert_eq!(
+            report, verified,
+            "byte {at}: verify predicts what open does"
+        );
+        assert!(
+            report.torn_bytes_dropped >= least,
+            "byte {at}: dropped {} bytes",
+            report.torn_bytes_dropped
+        );
+        assert_eq!(
+            (report.torn_segment.as_deref(), report.last_index),
+            (Some(path.as_path()), last - 1),
+            "byte {at}"
+        );
+        assert_eq!(wal.last_index(), last - 1, "byte {at}");
+        drop(wal);
+        // The marker is back: the next open finds a clean end.
+        let bytes = read_file(&path);
+        assert_eq!(bytes[offset as usize..][..32], [0; 32], "byte {at}");
+        let (_, again) = Wal::open(copy.path(), o.clone()).unwrap();
+        assert_eq!(
+            (again.torn_bytes_dropped, again.last_index),
+            (0, last - 1),
+            "byte {at}"
+        );
+    }
 }
 
 #[test]

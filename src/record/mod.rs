@@ -15,6 +15,10 @@
 //! |     32 |    n | body         | per kind, below                                           |
 //! |   32+n |  0-7 | padding      | zero, up to the next multiple of 8                        |
 //!
+//! Every frame but a seal is written together with an end marker: [`END_MARKER_LEN`] zeros
+//! right after it, in the same write. The marker is no part of the frame (lengths, offsets and
+//! checksums ignore it) and the next frame overwrites it.
+//!
 //! The salt is the segment's random id, so a frame is only ever valid in the file it was
 //! written to: zeros and stale bytes in pre-allocated space never decode. Frames start at
 //! 8-byte boundaries, so the fixed header never straddles a 512-byte sector. `synced_lsn` is the
@@ -60,6 +64,11 @@ const SYNCED_LSN_OFFSET: usize = LSN_OFFSET + 8;
 pub(crate) const FRAME_HEADER_LEN: usize = SYNCED_LSN_OFFSET + 8;
 /// Frames start and end on multiples of this.
 pub(crate) const FRAME_ALIGN: u64 = 8;
+/// Zeros written after a frame, in the same write, where the next frame will begin: a frame
+/// header's worth, so that the end of the log reads as zeros even in a recycled segment,
+/// whose stale bytes would otherwise follow the last frame. Any other bytes there are a torn
+/// write or damage, never a clean end. Not part of the frame.
+pub(crate) const END_MARKER_LEN: usize = FRAME_HEADER_LEN;
 
 const BATCH_ENTRY_LEN: usize = 12;
 const FLAG_HARD_STATE: u8 = 1;

@@ -26,7 +26,7 @@ pub(crate) use header::HEADER_LEN;
 pub use header::Header;
 pub(crate) use name::{FileName, free_name, parse as parse_name, segment_name, temp_name};
 pub(crate) use pool::Pool;
-pub(crate) use scan::{Decoded, Frames, Stop, find_proof, leftovers_end, torn_plausible};
+pub(crate) use scan::{Decoded, Frames, Stop, find_proof, leftovers_end, torn_end, torn_plausible};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};

@@ -13,7 +13,7 @@ use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader, Rec
 pub(crate) struct Stop {
     /// Offset of the first byte that is not a valid frame.
     pub(crate) offset: u64,
-    /// Why it is not: `None` for never-written (zero) space.
+    /// Why it is not: `None` for zeros (never-written space, or an end marker).
     pub(crate) error: Option<DecodeError>,
 }
 
@@ -305,6 +305,21 @@ pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: 
         last_frame_end(buf, header.salt, from, first_lsn)
     } else {
         last_nonzero(buf, from)
+    }
+}
+
+/// End of what recovery drops at `stop`, where the frames of segment `buf` (with `header`)
+/// stop, Lsn `first_lsn` on: [`leftovers_end`], and in a recycled segment whose bytes at the
+/// stop are not zeros, at least the end marker's slot. Every frame but a seal was written with
+/// zeros after it, so such bytes are a torn write or the damaged header of the newest frame,
+/// never stale bytes: they are dropped, and with that reported, and the marker restored.
+pub(crate) fn torn_end(header: &Header, buf: &Bytes, stop: &Stop, first_lsn: u64) -> u64 {
+    let leftovers = leftovers_end(header, buf, stop.offset, first_lsn);
+    if header.recycled && stop.error.is_some() {
+        let marker_end = stop.offset.saturating_add(record::END_MARKER_LEN as u64);
+        leftovers.max(marker_end.min(buf.len() as u64))
+    } else {
+        leftovers
     }
 }
 

@@ -50,8 +50,10 @@ pub struct Options {
     /// Purged segments kept as free files, to become new segments by being written over
     /// instead of zero-filled: in a log compacted behind its writer, each byte then reaches
     /// the disk once instead of twice. They take up to that many segments of disk space. A
-    /// recycled segment holds stale bytes after its frames, so recovery there can classify
-    /// damage to the newest frames only by a later frame's proof (docs/durability.md).
+    /// recycled segment holds stale bytes after its frames (behind the zeros each frame is
+    /// written with), so damage to its newest frames, which no later frame vouches for, is
+    /// always cut as a reported torn tail, where a zero-filled segment can tell `Corrupt`
+    /// when every sector of the frame was written (docs/durability.md).
     /// Default: 2; 0 removes every purged segment.
     pub recycle_segments: usize,
 }

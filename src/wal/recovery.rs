@@ -9,8 +9,10 @@
 //!    proof (`synced_lsn`) covers the first lost frame means an acknowledged frame is damaged:
 //!    [`Error::Corrupt`]. Without such proof the stop is a torn tail: the bytes are zeroed and
 //!    reported, and any segment after it (a rotation that never finished) is removed. In a
-//!    recycled segment the bytes past the stop are stale, not zero: only the frames this
-//!    segment's writer left there are zeroed.
+//!    recycled segment the bytes past the stop are stale, not zero: only what this segment's
+//!    writer left there is zeroed (its frames, and at a stop that is not the zeros of a
+//!    frame's end marker, the marker's slot: a damaged newest frame is never dropped
+//!    unreported).
 //! 3. A sealed segment is never the last: its successor was durable before the seal was.
 //! 4. Frames no later frame proves durable are written again and synced before the log is
 //!    used: after a failed sync the page cache may show frames the disk never got, and a
@@ -30,10 +32,10 @@ use super::writer::{Active, SegmentInfo};
 use super::{Batch, Options, RecoveryReport};
 use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
-use crate::record::{FRAME_ALIGN, Frame, Record};
+use crate::record::{END_MARKER_LEN, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
     self, Decoded, FileName, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
-    leftovers_end, torn_plausible,
+    leftovers_end, torn_end, torn_plausible,
 };
 
 /// A segment the read side can serve entries from.
@@ -551,8 +553,12 @@ impl Replayed {
         // NB: no map may see the torn bytes change: the entries let go of theirs first.
         log.attach_map(seq, None);
         drop(buf);
-        if torn_end > end {
-            let len = usize::try_from(torn_end - end)
+        // The torn bytes go, and the end marker's slot is zeros on disk too (the page cache may
+        // show zeros a failed sync never wrote): until the writer's next frame is durable, the
+        // marker is what says the log ends here.
+        let zero_end = torn_end.max(end.saturating_add(END_MARKER_LEN as u64).min(capacity));
+        if zero_end > end {
+            let len = usize::try_from(zero_end - end)
                 .map_err(|_| malformed(&path, end, "torn tail too long"))?;
             file.write_all_at(&vec![0u8; len], end)
                 .map_err(io_err(IoOp::Write, &path))?;
@@ -818,7 +824,7 @@ impl Replay {
             let what = "entries of a removed segment are in the log";
             return Err(malformed(&first, HEADER_LEN as u64, what));
         }
-        let torn_end = leftovers_end(&tail.header, &tail.buf, tail.end, stopped.lost_lsn);
+        let torn_end = torn_end(&tail.header, &tail.buf, &stopped.stop, stopped.lost_lsn);
         let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
         Ok(Replayed {
             log,

@@ -33,9 +33,10 @@ pub(crate) struct Active {
     pub(crate) salt: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<dyn File>,
-    /// Where the next frame goes. Invariant: a multiple of the frame alignment; from here to
-    /// the end of the file no frame of this segment's salt is left: it is all zeros, or, in a
-    /// recycled segment, stale bytes of the file's earlier life.
+    /// Where the next frame goes. Invariant: a multiple of the frame alignment; the
+    /// `END_MARKER_LEN` bytes from here are zeros (the last frame's end marker), and from here
+    /// to the end of the file no frame of this segment's salt is left: the rest is zeros, or,
+    /// in a recycled segment, stale bytes of the file's earlier life.
     pub(crate) offset: u64,
     /// Bytes written (zeros, or a recycled file's earlier frames) and synced before the
     /// segment was used. Invariant: every frame, and room for the seal after them, lies below
@@ -85,7 +86,8 @@ pub(crate) struct Writer {
     pub(crate) active: Active,
     /// The Lsn the next frame gets. Invariant: every frame below it is written.
     pub(crate) next_lsn: u64,
-    /// The encoded frame about to be written (reused between writes), and its layout.
+    /// The encoded frame about to be written, followed by its end marker (reused between
+    /// writes), and the frame's layout.
     buf: Vec<u8>,
     encoded: Encoded,
     /// The next segment, being prepared by a background thread...
@@ -98,6 +100,15 @@ pub(crate) struct Writer {
 
 /// Bytes the seal frame takes: kept free at the end of every segment.
 const SEAL_LEN: u64 = record::frame_len(16);
+
+// The last frame's end marker lies where the seal goes, so room for the seal is room for it.
+const _: () = assert!(record::END_MARKER_LEN as u64 <= SEAL_LEN);
+
+/// Appends the end marker to the frame just encoded into `buf`: zeros where the next frame
+/// will begin, written with the frame, so that its stop reads as zeros even over stale bytes.
+fn end_marker(buf: &mut Vec<u8>) {
+    buf.resize(buf.len() + record::END_MARKER_LEN, 0);
+}
 
 impl Writer {
     /// A writer continuing `active` with its successor `prepared` already, or else starting
@@ -124,7 +135,8 @@ impl Writer {
         writer
     }
 
-    /// Encodes `record` as the next frame; returns its length.
+    /// Encodes `record` as the next frame, with its end marker; returns the frame's length
+    /// (the marker is no part of it).
     ///
     /// # Errors
     /// [`Error::InvalidCall`] if it is too long for the format.
@@ -134,16 +146,17 @@ impl Writer {
         let synced = ctx.sync.synced();
         self.encoded = record::encode(&mut self.buf, self.active.salt, lsn, synced, record)
             .map_err(|_| Error::InvalidCall("a record must encode to less than 4 GiB"))?;
+        end_marker(&mut self.buf);
         Ok(self.encoded.len)
     }
 
     /// True if a frame of `len` bytes does not fit in the active segment (with room left for
-    /// the seal).
+    /// the seal, which also holds the frame's end marker).
     pub(crate) fn must_rotate(&self, len: u64) -> bool {
         self.active.offset + len + SEAL_LEN > self.active.capacity
     }
 
-    /// Writes the encoded frame.
+    /// Writes the encoded frame and its end marker.
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails (ENOSPC included): the frame's space is zeroed again
@@ -195,6 +208,8 @@ impl Writer {
         record::encode(&mut self.buf, salt, seal_lsn + 1, synced, &checkpoint)
             .map_err(|_| Error::InvalidCall("a checkpoint must encode to less than 4 GiB"))?;
         let records_start = self.buf.len() as u64;
+        // Stale bytes follow the checkpoint in a recycled file.
+        end_marker(&mut self.buf);
         let poisoning = |e: Error| {
             ctx.sync.poison();
             e
@@ -236,6 +251,7 @@ impl Writer {
             next_seq: seq,
             next_salt: salt,
         };
+        // No end marker: the file is trimmed right after the seal.
         record::encode(&mut self.buf, self.active.salt, seal_lsn, synced, &seal)
             .map_err(|_| Error::InvalidCall("a seal always fits"))?;
         let old = &self.active;
