@@ -390,6 +390,20 @@ fn reopen_after_a_failed_directory_sync_at_creation_keeps_what_it_acknowledges()
     }
 }
 
+/// Regression (found by `wal_model`, 2026-11-23): purged segment 1 went to the free pool, the
+/// directory sync that should have made its free name durable failed, and after a restart in
+/// the same boot the reopened log took the free file from the directory and built a segment
+/// over it. A power cut then brought back the name the failed sync had forgotten, the purged
+/// segment's, over the new bytes: open failed as `Corrupt` (a zeroed header). A reopen now
+/// removes every free file instead of reusing it.
+#[test]
+fn a_free_file_found_at_a_reopen_is_never_written_over() {
+    common::run_wal_script(&[
+        0xff, 0x40, 0xff, 0x00, 0x26, 0x80, 0x00, 0x00, 0x15, 0xdb, 0x00, 0x30, 0xff, 0xb3, 0x01,
+        0x06,
+    ]);
+}
+
 /// The real kernel's fsyncgate (research/reliability.md §1.4, §2): ext4 on a loop device whose
 /// sparse backing file sits on a small tmpfs. Once the tmpfs is full, writeback fails, fsync
 /// reports it once, and later fsyncs return Ok for data that is gone. The log must refuse every

@@ -21,12 +21,12 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// A pool of at most `cap` files, holding `files` (the first `cap` of them).
-    pub(crate) fn new(cap: usize, mut files: Vec<PathBuf>) -> Self {
-        files.truncate(cap);
+    /// An empty pool of at most `cap` files. (It starts empty at every open: see
+    /// `recovery::list_segments`.)
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap,
-            files: Mutex::new(files),
+            files: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,7 +45,7 @@ impl Pool {
     }
 
     /// Offers `files` for reuse, once their free names are durable; beyond the cap they are
-    /// left out (and removed at the next open).
+    /// left out (and removed at the next open, as every free file is).
     pub(crate) fn put(&self, files: Vec<PathBuf>) {
         let mut pool = self.files();
         let room = self.cap.saturating_sub(pool.len());
@@ -60,7 +60,9 @@ mod tests {
     #[test]
     fn the_pool_never_holds_more_than_its_cap() {
         let names = |n: usize| (0..n).map(|i| PathBuf::from(format!("{i}.free"))).collect();
-        let pool = Pool::new(2, names(3));
+        let pool = Pool::new(2);
+        assert_eq!(pool.room(1), 1);
+        pool.put(names(3));
         assert_eq!(pool.room(0), 0);
         assert_eq!(pool.take(), Some(PathBuf::from("1.free")));
         assert_eq!(pool.room(0), 1);
@@ -69,7 +71,7 @@ mod tests {
         assert_eq!(pool.take(), Some(PathBuf::from("0.free")));
         assert_eq!(pool.take(), Some(PathBuf::from("0.free")));
         assert_eq!(pool.take(), None);
-        let off = Pool::new(0, names(1));
+        let off = Pool::new(0);
         off.put(names(1));
         assert_eq!((off.room(0), off.take()), (0, None));
     }

@@ -49,7 +49,8 @@ pub struct Options {
     pub use_mmap: bool,
     /// Purged segments kept as free files, to become new segments by being written over
     /// instead of zero-filled: in a log compacted behind its writer, each byte then reaches
-    /// the disk once instead of twice. They take up to that many segments of disk space. A
+    /// the disk once instead of twice. They take up to that many segments of disk space; open
+    /// removes those a closed log left (their names may not be durable). A
     /// recycled segment holds stale bytes after its frames (behind the zeros each frame is
     /// written with), so damage to its newest frames, which no later frame vouches for, is
     /// always cut as a reported torn tail, where a zero-filled segment can tell `Corrupt`
@@ -212,7 +213,7 @@ impl Wal {
             Arc::clone(&active.file),
             active.path.clone(),
         );
-        let pool = Pool::new(options.recycle_segments, found.pool);
+        let pool = Pool::new(options.recycle_segments);
         let ctx = Ctx {
             fs,
             dir,

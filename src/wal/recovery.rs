@@ -108,8 +108,6 @@ pub(crate) struct Recovered {
     pub(crate) segments: VecDeque<SegmentInfo>,
     /// The active segment's successor, already prepared: synced and named.
     pub(crate) prepared: Option<Prepared>,
-    /// Free files to build new segments from, durable under their free names.
-    pub(crate) pool: Vec<PathBuf>,
     pub(crate) report: RecoveryReport,
 }
 
@@ -181,7 +179,8 @@ fn malformed(path: &Path, offset: u64, what: &'static str) -> Error {
     corrupt(path, offset)(DecodeError::Malformed { what })
 }
 
-/// Sequence numbers of the segments in `dir`, ascending, and the half-built files to remove.
+/// Sequence numbers of the segments in `dir`, ascending, and the half-built and free files to
+/// remove.
 pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<PathBuf>)> {
     let names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
     let mut seqs = Vec::new();
@@ -189,42 +188,15 @@ pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<(Vec<u64>, Vec<Pa
     for name in names {
         match segment::parse_name(&name) {
             FileName::Segment(seq) => seqs.push(seq),
-            FileName::Temp => temps.push(dir.join(&name)),
-            FileName::Free(_) | FileName::Other => {}
+            // NB: free files too, never reused after a reopen: a free name may be one that a
+            // failed directory sync forgot, so the disk may still hold the file as the purged
+            // segment, and writing over it would corrupt what a power cut brings back.
+            FileName::Temp | FileName::Free(_) => temps.push(dir.join(&name)),
+            FileName::Other => {}
         }
     }
     seqs.sort_unstable();
     Ok((seqs, temps))
-}
-
-/// The free files of `dir` to keep for reuse: up to `options.recycle_segments` of those no
-/// larger than a segment. The others go to `leftovers`.
-///
-/// # Errors
-/// [`Error::Io`] if the directory cannot be listed or a free file opened.
-fn free_files(
-    fs: &dyn Fs,
-    dir: &Path,
-    options: &Options,
-    leftovers: &mut Vec<PathBuf>,
-) -> Result<Vec<PathBuf>> {
-    let mut names = fs.list_dir(dir).map_err(io_err(IoOp::List, dir))?;
-    names.sort_unstable();
-    let mut pool = Vec::new();
-    for name in names {
-        if !matches!(segment::parse_name(&name), FileName::Free(_)) {
-            continue;
-        }
-        let path = dir.join(&name);
-        let file = segment::open(fs, &path, OpenMode::ReadOnly)?;
-        let len = file.len().map_err(io_err(IoOp::Read, &path))?;
-        if pool.len() < options.recycle_segments && len <= options.segment_size {
-            pool.push(path);
-        } else {
-            leftovers.push(path);
-        }
-    }
-    Ok(pool)
 }
 
 /// Replays the log in `dir`, creating it if there is none, and leaves the directory ready
@@ -298,8 +270,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         }
         Ok(())
     })?;
-    let pool = free_files(fs, dir, options, &mut leftovers)?;
-    replay.finish(leftovers, prepared, pool).map(Some)
+    replay.finish(leftovers, prepared).map(Some)
 }
 
 /// A segment file opened and read, its frames decoded.
@@ -473,8 +444,6 @@ pub(crate) struct Replayed {
     /// The tail's successor, prepared and never used: kept for the next rotation (with
     /// whether it was recycled).
     prepared: Option<(PathBuf, bool)>,
-    /// Free files kept for reuse.
-    pool: Vec<PathBuf>,
 }
 
 impl Replayed {
@@ -514,7 +483,6 @@ impl Replayed {
             torn_end,
             leftovers,
             prepared,
-            pool,
             ..
         } = self;
         let mut files = BTreeMap::new();
@@ -601,7 +569,6 @@ impl Replayed {
             next_lsn,
             segments,
             prepared,
-            pool,
             report,
         })
     }
@@ -798,7 +765,6 @@ impl Replay {
         self,
         leftovers: Vec<PathBuf>,
         prepared: Option<(PathBuf, bool)>,
-        pool: Vec<PathBuf>,
     ) -> Result<Replayed> {
         let Replay {
             log,
@@ -835,7 +801,6 @@ impl Replay {
             unproven: unproven.front().copied(),
             leftovers,
             prepared,
-            pool,
         })
     }
 }
