@@ -404,6 +404,22 @@ fn a_free_file_found_at_a_reopen_is_never_written_over() {
     ]);
 }
 
+/// Regression (found by `wal_model`, 2026-11-23): a directory sync failed, forgetting the name
+/// of the segment prepared ahead; after a restart in the same boot the reopened log kept that
+/// segment as its next one and rotated into it, and a power cut took the segment away (open
+/// then failed as `Corrupt`). The script hits the bad timing in about one run in eleven, so it
+/// runs 100 times; a reopen now replaces every preparation it finds.
+#[test]
+fn a_preparation_found_at_a_reopen_is_never_used() {
+    let script = [
+        0x37, 0x40, 0x5b, 0xff, 0x00, 0x26, 0x80, 0x80, 0x00, 0x01, 0x28, 0x15, 0xdb, 0x22, 0x0f,
+        0x00, 0x00, 0x00, 0x00, 0x4c, 0x30, 0x05, 0xb6, 0xff, 0xff,
+    ];
+    for _ in 0..100 {
+        common::run_wal_script(&script);
+    }
+}
+
 /// The real kernel's fsyncgate (research/reliability.md §1.4, §2): ext4 on a loop device whose
 /// sparse backing file sits on a small tmpfs. Once the tmpfs is full, writeback fails, fsync
 /// reports it once, and later fsyncs return Ok for data that is gone. The log must refuse every

@@ -115,22 +115,6 @@ fn recycle(fs: &dyn Fs, dir: &Path, free: &Path, seq: u64, size: u64) -> Result<
     })
 }
 
-/// Is `buf`, the whole of a segment file, a preparation that finished and was never used?
-/// `Some(recycled)` if it is `size` bytes (the segment size the log runs with) and its header
-/// region is zero; `recycled` is false only if every byte is zero.
-///
-/// [`prepare`] names a file only after its header region is zero and synced, and its first
-/// use writes a header, so such a file is proven durable and unused. A file that ever had its
-/// header written, even torn, or was extended for an oversized frame, fails the test; one
-/// whose checkpoint sector alone reached the disk passes as recycled (its bytes are stale).
-///
-/// Cost: one pass over the zeros at the start of the file, a block at a time.
-pub(crate) fn unused_preparation(buf: &[u8], size: u64) -> Option<bool> {
-    let header = buf.get(..HEADER_LEN)?;
-    let unused = buf.len() as u64 == size && crate::record::is_zero(header);
-    unused.then(|| !crate::record::is_zero(buf))
-}
-
 /// Creates segment `seq` atomically with `first_bytes` (a header and a checkpoint frame, or
 /// nothing for a segment prepared ahead) at its start: built under a temporary name, synced,
 /// renamed into place, directory synced.

@@ -34,8 +34,8 @@ use crate::error::{DecodeError, Error, IoOp, Result};
 use crate::fs::{File, Fs, OpenMode};
 use crate::record::{END_MARKER_LEN, FRAME_ALIGN, Frame, Record};
 use crate::segment::{
-    self, Decoded, FileName, HEADER_LEN, Header, Prepared, Readers, Stop, find_proof, io_err,
-    leftovers_end, torn_end, torn_plausible,
+    self, Decoded, FileName, HEADER_LEN, Header, Readers, Stop, find_proof, io_err, leftovers_end,
+    torn_end, torn_plausible,
 };
 
 /// A segment the read side can serve entries from.
@@ -106,8 +106,6 @@ pub(crate) struct Recovered {
     pub(crate) active: Active,
     pub(crate) next_lsn: u64,
     pub(crate) segments: VecDeque<SegmentInfo>,
-    /// The active segment's successor, already prepared: synced and named.
-    pub(crate) prepared: Option<Prepared>,
     pub(crate) report: RecoveryReport,
 }
 
@@ -241,7 +239,6 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         segments_left: seqs.len(),
         ..Replay::default()
     };
-    let mut prepared = None;
     load_in_order(fs, dir, seqs, options, |loaded| {
         let Some(stopped) = &replay.stopped else {
             return replay.segment(loaded);
@@ -249,28 +246,19 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         // Past the end of the log: a rotation that never finished, unless it proves the stop
         // was damage.
         let Loaded {
-            seq,
-            path,
-            buf,
-            decoded,
-            unused_preparation,
-            ..
+            path, buf, decoded, ..
         } = loaded;
         if let Ok((h, _)) = decoded
             && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
         {
             return Err(stopped.damage());
         }
-        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
-        match unused_preparation {
-            Some(recycled) if prepared.is_none() && successor == Some(seq) => {
-                prepared = Some((path, recycled));
-            }
-            _ => leftovers.push(path),
-        }
+        // NB: an unused preparation too, never reused after a reopen: after a failed
+        // directory sync in the same boot, its name may be one the disk never got.
+        leftovers.push(path);
         Ok(())
     })?;
-    replay.finish(leftovers, prepared).map(Some)
+    replay.finish(leftovers).map(Some)
 }
 
 /// A segment file opened and read, its frames decoded.
@@ -278,15 +266,12 @@ struct Loaded {
     seq: u64,
     path: PathBuf,
     file: Arc<dyn File>,
-    /// The whole file (nothing for an unused preparation: no one reads it again), counted
-    /// by `readers` with every payload sliced from it.
+    /// The whole file (nothing if it has no header: no one reads it again), counted by
+    /// `readers` with every payload sliced from it.
     buf: Bytes,
     readers: Readers,
     /// Its header and frames, or why the header is not one.
     decoded: Result<(Header, Decoded), DecodeError>,
-    /// Without a header: `Some(recycled)` if the file is a preparation that finished and was
-    /// never used ([`segment::unused_preparation`]).
-    unused_preparation: Option<bool>,
 }
 
 /// A segment file opened, not read yet.
@@ -334,11 +319,7 @@ impl Opened {
         let mut buf = readers.track(read);
         let decoded = Header::decode(&buf)
             .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
-        let unused_preparation = decoded
-            .is_err()
-            .then(|| segment::unused_preparation(&buf, options.segment_size))
-            .flatten();
-        if unused_preparation.is_some() {
+        if decoded.is_err() {
             // NB: dropped here, so the calling thread never pays for unmapping it.
             buf = Bytes::new();
         }
@@ -347,7 +328,6 @@ impl Opened {
             path,
             file,
             decoded,
-            unused_preparation,
             buf,
             readers,
         })
@@ -441,9 +421,6 @@ pub(crate) struct Replayed {
     unproven: Option<FrameAt>,
     /// Files to remove: half-built, purged, or from a rotation that never finished.
     leftovers: Vec<PathBuf>,
-    /// The tail's successor, prepared and never used: kept for the next rotation (with
-    /// whether it was recycled).
-    prepared: Option<(PathBuf, bool)>,
 }
 
 impl Replayed {
@@ -482,7 +459,6 @@ impl Replayed {
             tail,
             torn_end,
             leftovers,
-            prepared,
             ..
         } = self;
         let mut files = BTreeMap::new();
@@ -540,16 +516,6 @@ impl Replayed {
                 .map_err(io_err(IoOp::Remove, leftover))?;
         }
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
-        let prepared = prepared
-            .map(|(path, recycled)| {
-                let file = segment::open(fs, &path, OpenMode::ReadWrite)?;
-                Ok::<_, Error>(Prepared {
-                    path,
-                    file,
-                    recycled,
-                })
-            })
-            .transpose()?;
         if options.use_mmap {
             let map = segment::read_prefix(file.as_ref(), &path, end, true)?;
             log.attach_map(seq, Some(&readers.track(map)));
@@ -568,7 +534,6 @@ impl Replayed {
             active,
             next_lsn,
             segments,
-            prepared,
             report,
         })
     }
@@ -761,11 +726,7 @@ impl Replay {
         Ok(())
     }
 
-    fn finish(
-        self,
-        leftovers: Vec<PathBuf>,
-        prepared: Option<(PathBuf, bool)>,
-    ) -> Result<Replayed> {
+    fn finish(self, leftovers: Vec<PathBuf>) -> Result<Replayed> {
         let Replay {
             log,
             next_lsn,
@@ -800,7 +761,6 @@ impl Replay {
             torn_end,
             unproven: unproven.front().copied(),
             leftovers,
-            prepared,
         })
     }
 }

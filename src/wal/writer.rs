@@ -111,14 +111,12 @@ fn end_marker(buf: &mut Vec<u8>) {
 }
 
 impl Writer {
-    /// A writer continuing `active` with its successor `prepared` already, or else starting
-    /// to prepare it.
+    /// A writer continuing `active`, starting to prepare its successor.
     pub(crate) fn new(
         ctx: &Ctx,
         active: Active,
         next_lsn: u64,
         segments: VecDeque<SegmentInfo>,
-        prepared: Option<Prepared>,
     ) -> Self {
         let mut writer = Self {
             active,
@@ -126,12 +124,10 @@ impl Writer {
             buf: Vec::new(),
             encoded: Encoded::default(),
             next: None,
-            prepared,
+            prepared: None,
             segments,
         };
-        if writer.prepared.is_none() {
-            writer.next = Some(writer.spawn_prepare(ctx));
-        }
+        writer.next = Some(writer.spawn_prepare(ctx));
         writer
     }
 
