@@ -225,7 +225,7 @@ impl Wal {
         let syncer = durable
             .spawn(Arc::clone(&ctx.sync))
             .map_err(io_err(IoOp::Open, &ctx.dir))?;
-        let writer = Writer::new(&ctx, found.active, found.next_lsn, found.segments);
+        let writer = Writer::new(found.active, found.next_lsn, found.segments);
         let wal = Wal {
             ctx,
             writer: Mutex::new(writer),

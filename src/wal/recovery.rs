@@ -246,16 +246,26 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         // Past the end of the log: a rotation that never finished, unless it proves the stop
         // was damage.
         let Loaded {
-            path, buf, decoded, ..
+            seq,
+            path,
+            buf,
+            decoded,
+            unused_preparation,
+            ..
         } = loaded;
         if let Ok((h, _)) = decoded
             && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
         {
             return Err(stopped.damage());
         }
-        // NB: an unused preparation too, never reused after a reopen: after a failed
-        // directory sync in the same boot, its name may be one the disk never got.
-        leftovers.push(path);
+        // NB: an unused preparation is never used after a reopen (after a failed directory
+        // sync in the same boot, its name may be one the disk never got). The tail's
+        // successor is left in place, off the open path, for the next preparation to replace
+        // by its rename; any other would leave a gap in the numbering: removed.
+        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
+        if !(unused_preparation && successor == Some(seq)) {
+            leftovers.push(path);
+        }
         Ok(())
     })?;
     replay.finish(leftovers).map(Some)
@@ -272,6 +282,9 @@ struct Loaded {
     readers: Readers,
     /// Its header and frames, or why the header is not one.
     decoded: Result<(Header, Decoded), DecodeError>,
+    /// Its header region is zeros: a segment prepared ahead and never used (its first use
+    /// writes a header, synced before anything depends on it).
+    unused_preparation: bool,
 }
 
 /// A segment file opened, not read yet.
@@ -319,6 +332,8 @@ impl Opened {
         let mut buf = readers.track(read);
         let decoded = Header::decode(&buf)
             .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
+        let unused_preparation =
+            decoded.is_err() && buf.get(..HEADER_LEN).is_some_and(crate::record::is_zero);
         if decoded.is_err() {
             // NB: dropped here, so the calling thread never pays for unmapping it.
             buf = Bytes::new();
@@ -328,6 +343,7 @@ impl Opened {
             path,
             file,
             decoded,
+            unused_preparation,
             buf,
             readers,
         })

@@ -111,14 +111,11 @@ fn end_marker(buf: &mut Vec<u8>) {
 }
 
 impl Writer {
-    /// A writer continuing `active`, starting to prepare its successor.
-    pub(crate) fn new(
-        ctx: &Ctx,
-        active: Active,
-        next_lsn: u64,
-        segments: VecDeque<SegmentInfo>,
-    ) -> Self {
-        let mut writer = Self {
+    /// A writer continuing `active`. Its successor is prepared from the first write on: a log
+    /// opened to be read needs none, and preparing one (zero-filling a segment) would compete
+    /// with the open for the disk and the cores.
+    pub(crate) fn new(active: Active, next_lsn: u64, segments: VecDeque<SegmentInfo>) -> Self {
+        Self {
             active,
             next_lsn,
             buf: Vec::new(),
@@ -126,9 +123,7 @@ impl Writer {
             next: None,
             prepared: None,
             segments,
-        };
-        writer.next = Some(writer.spawn_prepare(ctx));
-        writer
+        }
     }
 
     /// Encodes `record` as the next frame, with its end marker; returns the frame's length
@@ -137,6 +132,9 @@ impl Writer {
     /// # Errors
     /// [`Error::InvalidCall`] if it is too long for the format.
     pub(crate) fn encode(&mut self, ctx: &Ctx, record: &Record<'_>) -> Result<u64> {
+        if self.next.is_none() && self.prepared.is_none() {
+            self.next = Some(self.spawn_prepare(ctx));
+        }
         self.buf.clear();
         let lsn = self.next_lsn;
         let synced = ctx.sync.synced();
