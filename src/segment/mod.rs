@@ -63,9 +63,9 @@ pub(crate) struct Prepared {
 /// ahead of need.
 ///
 /// A new file is built under a temporary name and gets its segment name only once its zeros
-/// are synced; a free file gets it only once its header region is zero and synced. So a
-/// segment file whose header region is zero is a finished preparation, and recovery may keep
-/// it for the next rotation instead of preparing another.
+/// are synced; a free file gets it only once its header region is zero and synced. The
+/// directory is synced through `sync_dir`, which a running log shares with its other
+/// directory syncs (`SyncPoint::sync_dir`).
 ///
 /// Cost: from the pool, a write of the header region (and of any tail the seal trimmed), one
 /// fdatasync, one rename, one directory fsync; else one create and `size` bytes of zeros
@@ -73,19 +73,20 @@ pub(crate) struct Prepared {
 ///
 /// # Errors
 /// [`Error::Io`] from the file-system calls. A half-made file is left under its temporary or
-/// free name for recovery, which removes or reuses it; a name whose directory sync failed is
-/// removed again, so that no reopen keeps a segment whose name may never reach the disk.
+/// free name for recovery, which removes it; a name whose directory sync failed is removed
+/// again, so that no reopen finds a segment whose name may never reach the disk.
 pub(crate) fn prepare(
     fs: &dyn Fs,
+    sync_dir: SyncDir<'_>,
     dir: &Path,
     seq: u64,
     size: u64,
     pool: &Pool,
 ) -> Result<Prepared> {
     if let Some(free) = pool.take() {
-        return recycle(fs, dir, &free, seq, size);
+        return recycle(fs, sync_dir, dir, &free, seq, size);
     }
-    let (path, file) = create_atomic(fs, dir, seq, size, &[])?;
+    let (path, file) = create_atomic(fs, sync_dir, dir, seq, size, &[])?;
     Ok(Prepared {
         path,
         file,
@@ -100,14 +101,21 @@ pub(crate) fn prepare(
 ///
 /// # Errors
 /// As [`prepare`].
-fn recycle(fs: &dyn Fs, dir: &Path, free: &Path, seq: u64, size: u64) -> Result<Prepared> {
+fn recycle(
+    fs: &dyn Fs,
+    sync_dir: SyncDir<'_>,
+    dir: &Path,
+    free: &Path,
+    seq: u64,
+    size: u64,
+) -> Result<Prepared> {
     let file = open(fs, free, OpenMode::ReadWrite)?;
     let len = file.len().map_err(io_err(IoOp::Read, free))?;
     write_zeros(file.as_ref(), free, len..size)?;
     write_zeros(file.as_ref(), free, 0..HEADER_LEN as u64)?;
     file.sync_data().map_err(io_err(IoOp::SyncData, free))?;
     let path = dir.join(segment_name(seq));
-    rename_durably(fs, dir, free, &path)?;
+    rename_durably(fs, sync_dir, dir, free, &path)?;
     Ok(Prepared {
         path,
         file,
@@ -126,6 +134,7 @@ fn recycle(fs: &dyn Fs, dir: &Path, free: &Path, seq: u64, size: u64) -> Result<
 /// create it anew and sync its name.
 pub(crate) fn create_atomic(
     fs: &dyn Fs,
+    sync_dir: SyncDir<'_>,
     dir: &Path,
     seq: u64,
     size: u64,
@@ -141,22 +150,41 @@ pub(crate) fn create_atomic(
             .map_err(io_err(IoOp::Write, &temp))?;
     }
     file.sync_data().map_err(io_err(IoOp::SyncData, &temp))?;
-    rename_durably(fs, dir, &temp, &path)?;
+    rename_durably(fs, sync_dir, dir, &temp, &path)?;
     Ok((path, file))
 }
 
-/// Renames `from` to `to` in `dir` and syncs the directory.
+/// How a directory is synced: [`Fs::sync_dir`] with the error named, or, in a running log,
+/// `SyncPoint::sync_dir`, one sync of the log at a time.
+pub(crate) type SyncDir<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
+/// [`Fs::sync_dir`] of `fs`, the error naming the directory.
 ///
 /// # Errors
-/// [`Error::Io`] if either fails. After a failed directory sync `to` is removed again (best
-/// effort): the kernel may keep the name in memory only and never write it.
-fn rename_durably(fs: &dyn Fs, dir: &Path, from: &Path, to: &Path) -> Result<()> {
+/// [`Error::Io`] if the sync fails.
+pub(crate) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))
+}
+
+/// Renames `from` to `to` in `dir` and syncs the directory with `sync_dir`.
+///
+/// # Errors
+/// [`Error::Io`] if either fails, or the error of `sync_dir`. After a failed directory sync
+/// `to` is removed again (best effort): the kernel may keep the name in memory only and never
+/// write it.
+fn rename_durably(
+    fs: &dyn Fs,
+    sync_dir: SyncDir<'_>,
+    dir: &Path,
+    from: &Path,
+    to: &Path,
+) -> Result<()> {
     fs.rename(from, to).map_err(io_err(IoOp::Rename, from))?;
-    if let Err(source) = fs.sync_dir(dir) {
-        // NB: if the removal fails too, the error below still reaches the caller; nothing
-        // better is left to try.
+    if let Err(e) = sync_dir(dir) {
+        // NB: if the removal fails too, the error still reaches the caller; nothing better is
+        // left to try.
         let _ = fs.remove_file(to);
-        return Err(io_err(IoOp::SyncDir, dir)(source));
+        return Err(e);
     }
     Ok(())
 }

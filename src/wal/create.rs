@@ -96,7 +96,8 @@ pub(crate) fn first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Resul
     let checkpoint = Record::Checkpoint(Checkpoint::default());
     record::encode(&mut bytes, header.salt, 1, 0, &checkpoint)
         .map_err(|_| Error::InvalidCall("an empty checkpoint always fits"))?;
-    segment::create_atomic(fs, dir, header.seq, options.segment_size, &bytes)?;
+    let sync_dir = |d: &Path| segment::sync_dir(fs, d);
+    segment::create_atomic(fs, &sync_dir, dir, header.seq, options.segment_size, &bytes)?;
     Ok(())
 }
 

@@ -603,8 +603,7 @@ impl Wal {
                         break;
                     }
                 }
-                if fs.sync_dir(&dir).is_err() {
-                    sync.poison();
+                if sync.sync_dir(fs.as_ref(), &dir).is_err() {
                     return;
                 }
                 // Only now: a preparer renaming a free file into place must not make its

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, IoOp, Result};
-use crate::fs::File;
+use crate::fs::{File, Fs};
 
 /// Locks `m`, ignoring std's poisoning: every critical section here leaves consistent state.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -212,12 +212,35 @@ impl SyncPoint {
     /// # Errors
     /// [`Error::Poisoned`] if a sync failed before, [`Error::Io`] if this one fails.
     pub(crate) fn sync_data(&self, file: &dyn File, path: &Path) -> Result<()> {
+        self.one_at_a_time(IoOp::SyncData, path, || file.sync_data())
+    }
+
+    /// [`Fs::sync_dir`] of the log's directory under the same rule as
+    /// [`SyncPoint::sync_data`]: never beside another sync of the log, never after one failed,
+    /// poisoning the log if it fails. A directory sync makes every pending change of the
+    /// directory durable, whoever made it: run beside another thread's, one could return Ok
+    /// for a name the other's failure lost.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a sync failed before, [`Error::Io`] if this one fails.
+    pub(crate) fn sync_dir(&self, fs: &dyn Fs, dir: &Path) -> Result<()> {
+        self.one_at_a_time(IoOp::SyncDir, dir, || fs.sync_dir(dir))
+    }
+
+    /// Runs `sync` (an `op` of `path`) holding `syncing`, unless the log is poisoned;
+    /// poisons it if `sync` fails.
+    fn one_at_a_time(
+        &self,
+        op: IoOp,
+        path: &Path,
+        sync: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<()> {
         let _alone = lock(&self.syncing);
         self.check()?;
-        file.sync_data().map_err(|source| {
+        sync().map_err(|source| {
             self.poison();
             Error::Io {
-                op: IoOp::SyncData,
+                op,
                 path: path.to_path_buf(),
                 source,
             }

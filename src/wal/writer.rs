@@ -3,7 +3,7 @@
 //! mutex), so nothing here locks.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -287,7 +287,8 @@ impl Writer {
     }
 
     /// Starts creating the segment after the active one. A failed sync there poisons the
-    /// log at once: after one, the kernel's later syncs of any file may lie.
+    /// log at once (its directory syncs go through [`SyncPoint::sync_dir`], which does so
+    /// itself): after one, the kernel's later syncs of any file may lie.
     fn spawn_prepare(&self, ctx: &Ctx) -> Preparing {
         let fs = Arc::clone(&ctx.fs);
         let sync = Arc::clone(&ctx.sync);
@@ -296,10 +297,10 @@ impl Writer {
         let seq = self.active.seq + 1;
         let size = ctx.options.segment_size;
         std::thread::spawn(move || {
-            let prepared = segment::prepare(fs.as_ref(), &dir, seq, size, &pool);
+            let sync_dir = |d: &Path| sync.sync_dir(fs.as_ref(), d);
+            let prepared = segment::prepare(fs.as_ref(), &sync_dir, &dir, seq, size, &pool);
             if let Err(Error::Io {
-                op: IoOp::SyncData | IoOp::SyncDir,
-                ..
+                op: IoOp::SyncData, ..
             }) = &prepared
             {
                 sync.poison();

@@ -254,3 +254,33 @@ fn a_sync_never_starts_while_another_of_the_log_runs() {
     assert!(matches!(leader.join().unwrap(), Err(Error::Poisoned)));
     assert_eq!(point.synced(), 0);
 }
+
+/// A failed directory sync poisons the log like a failed data sync, and no sync of the
+/// directory runs after it (its changes may be lost, and a later sync would not say so).
+#[cfg(feature = "test-util")]
+#[test]
+fn a_failed_directory_sync_poisons_and_none_runs_after_it() {
+    use crate::fs::SimFs;
+    use crate::fs::sim::{Fault, FaultError, OpKind};
+    let (_file, point) = gated();
+    let fs = SimFs::new(1);
+    let dir = Path::new("/d");
+    fs.create_dir_all(dir).unwrap();
+    point.sync_dir(&fs, dir).unwrap();
+    fs.inject(Fault::nth(OpKind::SyncDir, 0, FaultError::Eio));
+    assert!(matches!(
+        point.sync_dir(&fs, dir),
+        Err(Error::Io {
+            op: IoOp::SyncDir,
+            ..
+        })
+    ));
+    let syncs = fs.count(OpKind::SyncDir);
+    assert!(matches!(point.sync_dir(&fs, dir), Err(Error::Poisoned)));
+    assert!(matches!(point.sync(0), Err(Error::Poisoned)));
+    assert_eq!(
+        fs.count(OpKind::SyncDir),
+        syncs,
+        "a directory sync ran after the failure"
+    );
+}
