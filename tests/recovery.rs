@@ -267,10 +267,11 @@ fn assert_entries(wal: &Wal, n: u64, size: usize) {
     assert_eq!(got, want);
 }
 
-/// A segment prepared ahead and never used is replaced at a reopen, whatever it holds: after a
-/// failed directory sync in the same boot its name may be one the disk never got, and a log
-/// that rotated into it would lose the segment to a power cut (found by `wal_model`). The log
-/// then rotates into the new one and reads back.
+/// A segment prepared ahead and never used is never used after a reopen, whatever it holds:
+/// after a failed directory sync in the same boot its name may be one the disk never got, and
+/// a log that rotated into it would lose the segment to a power cut (found by `wal_model`).
+/// A new preparation replaces it (one link left on the old file), the log rotates into that
+/// one, and everything reads back.
 #[test]
 fn a_preparation_left_by_a_closed_log_is_replaced() {
     use std::os::unix::fs::MetadataExt;
