@@ -198,7 +198,8 @@ fn dump_segment(fs: &dyn Fs, path: &Path) -> Result<SegmentDump> {
             }
             Err(stop) => {
                 let next_lsn = dump.records.last().map_or(0, |r| r.lsn + 1);
-                let trailing = torn_end(&header, &buf, &stop, next_lsn) - stop.offset;
+                let all = buf.len() as u64;
+                let trailing = torn_end(&header, &buf, &stop, next_lsn, all) - stop.offset;
                 dump.end = match (stop.error, trailing) {
                     (None, 0) => End::Clean {
                         offset: stop.offset,

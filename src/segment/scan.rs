@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::Header;
 use crate::error::DecodeError;
 use crate::record::{self, FRAME_ALIGN, FRAME_HEADER_LEN, Frame, FrameHeader, Record};
+use crate::wal::Batch;
 
 /// Where and why the frames of a segment stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,19 +109,31 @@ const LSN_WINDOW: u64 = 1 << 40;
 /// lower Lsns (the log's Lsns only grow, and a file is recycled only after a durable purge
 /// newer than all of its frames).
 ///
-/// Cost: one pass over the words where an Lsn field would be (one compare each, zeros and
-/// stale bytes alike), and two checksums at each offset whose word falls in the window.
+/// Every byte of `buf` from `zeros_from` on is zero: a frame's Lsn field (at least 1) lies
+/// before it, and the search stops there.
+///
+/// Cost: one pass over the words where an Lsn field would be up to `zeros_from` (one compare
+/// each, zeros and stale bytes alike), and two checksums at each offset whose word falls in
+/// the window.
 fn frames_from(
     buf: &Bytes,
     salt: u64,
     from: u64,
     first_lsn: u64,
+    zeros_from: u64,
 ) -> impl Iterator<Item = (u64, FrameHeader)> + '_ {
     let start = from.next_multiple_of(FRAME_ALIGN);
+    // NB: every word starting before `zeros_from` ends before `search_end`.
+    let search_end = if first_lsn == 0 {
+        buf.len()
+    } else {
+        usize::try_from(zeros_from.saturating_add(WORD as u64))
+            .map_or(buf.len(), |end| end.min(buf.len()))
+    };
     // The Lsn field of a frame at `at` is the word at `at + LSN_OFFSET`.
     let fields = usize::try_from(start)
         .ok()
-        .and_then(|at| buf.get(at + record::LSN_OFFSET..))
+        .and_then(|at| buf.get(at + record::LSN_OFFSET..search_end))
         .unwrap_or_default();
     let mut word = 0;
     std::iter::from_fn(move || {
@@ -181,20 +194,27 @@ pub(crate) struct Decoded {
     pos: u64,
     /// Entries in the frames' batches.
     entries: usize,
+    /// Every byte of the buffer from here on is zero; the end of the last non-zero byte at or
+    /// after where the frames end (that end itself if there is none).
+    zeros_from: u64,
 }
 
 impl Decoded {
     /// Decodes the frames of `buf` from offset `start` up to and including the first seal.
     ///
     /// Cost: a checksum over every frame; one allocation per batch for its entry list, and one
-    /// reference count increment per entry payload.
+    /// reference count increment per entry payload; one pass over the bytes after the frames
+    /// (zeros, in a segment not full yet), so that replay, which runs in order on one thread,
+    /// never makes it.
     pub(crate) fn new(buf: &Bytes, salt: u64, start: u64) -> Self {
         let mut frames = Vec::new();
         let mut stop = None;
         let mut entries = 0;
+        let mut end = start;
         for item in Frames::new(buf, salt, start, None) {
             match item {
                 Ok((offset, frame)) => {
+                    end = offset + frame.len;
                     let sealed = match &frame.record {
                         Record::Batch(batch) => {
                             entries += batch.entries.len();
@@ -209,6 +229,7 @@ impl Decoded {
                     }
                 }
                 Err(at) => {
+                    end = at.offset;
                     stop = Some(at);
                 }
             }
@@ -218,6 +239,7 @@ impl Decoded {
             stop,
             pos: start,
             entries,
+            zeros_from: last_nonzero(buf, end),
         }
     }
 
@@ -233,6 +255,21 @@ impl Decoded {
             self.entries = 0;
         }
         self
+    }
+
+    /// The batches of the frames not yielded yet, in order, for the caller to take apart
+    /// before replay: the frames then yield what is left of them.
+    pub(crate) fn batches_mut(&mut self) -> impl Iterator<Item = &mut Batch> {
+        let frames = self.frames.as_mut_slice().iter_mut();
+        frames.filter_map(|(_, frame)| match &mut frame.record {
+            Record::Batch(batch) => Some(batch.to_mut()),
+            _ => None,
+        })
+    }
+
+    /// Every byte of the buffer from here on is zero: searches past the frames stop here.
+    pub(crate) fn zeros_from(&self) -> u64 {
+        self.zeros_from
     }
 
     /// Offset just past the last frame yielded.
@@ -264,9 +301,15 @@ impl Iterator for Decoded {
 /// `from` whose durability proof covers frame `lost_lsn` (it was written after a sync that made
 /// `lost_lsn` durable). Returns the offset of the first such frame.
 ///
-/// Cost: as [`frames_from`].
-pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Option<u64> {
-    frames_from(buf, salt, from, lost_lsn)
+/// Cost: as [`frames_from`], whose `zeros_from` this takes.
+pub(crate) fn find_proof(
+    buf: &Bytes,
+    salt: u64,
+    from: u64,
+    lost_lsn: u64,
+    zeros_from: u64,
+) -> Option<u64> {
+    frames_from(buf, salt, from, lost_lsn, zeros_from)
         .find(|(_, header)| header.synced_lsn >= lost_lsn)
         .map(|(at, _)| at)
 }
@@ -278,8 +321,8 @@ pub(crate) fn find_proof(buf: &Bytes, salt: u64, from: u64, lost_lsn: u64) -> Op
 /// soon as the writer, continuing at the stop with other frames, brought the log's Lsns up to
 /// its own; the torn frame is zeroed so the report can name its bytes.
 ///
-/// Cost: as [`frames_from`].
-fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
+/// Cost: as [`frames_from`], whose `zeros_from` this takes.
+fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64, zeros_from: u64) -> u64 {
     let rest = usize::try_from(from)
         .ok()
         .and_then(|at| buf.get(at..))
@@ -290,7 +333,7 @@ fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
         .map_or(from, |header| {
             (from + header.frame_len()).min(buf.len() as u64)
         });
-    frames_from(buf, salt, from, first_lsn)
+    frames_from(buf, salt, from, first_lsn, zeros_from)
         .last()
         .map_or(from, |(at, header)| at + header.frame_len())
         .max(torn_end)
@@ -299,12 +342,21 @@ fn last_frame_end(buf: &Bytes, salt: u64, from: u64, first_lsn: u64) -> u64 {
 /// End of whatever the writer of segment `buf` (with `header`) left at or after `from`, Lsn
 /// `first_lsn` on, that is not part of the log: in a zero-filled segment the last non-zero
 /// byte, in a recycled one the end of the last frame of its salt ([`last_frame_end`]; its other
-/// bytes are stale, and stay).
-pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: u64) -> u64 {
+/// bytes are stale, and stay). Every byte from `zeros_from` on is zero (`buf.len()` if that is
+/// all that is known); nothing past it is looked at.
+pub(crate) fn leftovers_end(
+    header: &Header,
+    buf: &Bytes,
+    from: u64,
+    first_lsn: u64,
+    zeros_from: u64,
+) -> u64 {
     if header.recycled {
-        last_frame_end(buf, header.salt, from, first_lsn)
+        last_frame_end(buf, header.salt, from, first_lsn, zeros_from)
     } else {
-        last_nonzero(buf, from)
+        let clipped =
+            usize::try_from(zeros_from).map_or(&buf[..], |end| buf.get(..end).unwrap_or(buf));
+        last_nonzero(clipped, from)
     }
 }
 
@@ -313,8 +365,15 @@ pub(crate) fn leftovers_end(header: &Header, buf: &Bytes, from: u64, first_lsn: 
 /// stop are not zeros, at least the end marker's slot. Every frame but a seal was written with
 /// zeros after it, so such bytes are a torn write or the damaged header of the newest frame,
 /// never stale bytes: they are dropped, and with that reported, and the marker restored.
-pub(crate) fn torn_end(header: &Header, buf: &Bytes, stop: &Stop, first_lsn: u64) -> u64 {
-    let leftovers = leftovers_end(header, buf, stop.offset, first_lsn);
+/// `zeros_from` as for [`leftovers_end`].
+pub(crate) fn torn_end(
+    header: &Header,
+    buf: &Bytes,
+    stop: &Stop,
+    first_lsn: u64,
+    zeros_from: u64,
+) -> u64 {
+    let leftovers = leftovers_end(header, buf, stop.offset, first_lsn, zeros_from);
     if header.recycled && stop.error.is_some() {
         let marker_end = stop.offset.saturating_add(record::END_MARKER_LEN as u64);
         leftovers.max(marker_end.min(buf.len() as u64))
@@ -373,7 +432,6 @@ mod tests {
 
     use super::*;
     use crate::record::encode;
-    use crate::wal::Batch;
     use crate::{Entry, HardState};
 
     const SALT: u64 = 99;
@@ -477,20 +535,60 @@ mod tests {
     }
 
     #[test]
+    fn searches_past_a_stop_end_where_the_non_zero_bytes_end_and_miss_nothing() {
+        // Frame 2 is damaged; frame 3 proves it lost, and its payload, like its padding, ends
+        // in zeros: the frame reaches past the last non-zero byte.
+        let (mut bytes, offsets) = frames(&[(1, 0), (2, 1)]);
+        bytes.truncate(bytes.len() - 256);
+        let batch = Batch {
+            entries: vec![Entry::new(3, 1, vec![0u8; 100])],
+            ..Batch::default()
+        };
+        let proof_at = bytes.len() as u64;
+        encode(&mut bytes, SALT, 3, 2, &Record::Batch(Cow::Owned(batch))).unwrap();
+        let proof_end = bytes.len() as u64;
+        bytes.resize(bytes.len() + 4096, 0);
+        bytes[offsets[1] as usize + 40] ^= 1;
+        let buf = Bytes::from(bytes);
+        let decoded = Decoded::new(&buf, SALT, 16);
+        let zeros = decoded.zeros_from();
+        assert!(zeros < proof_end, "the proof ends in zeros");
+        assert!(buf[zeros as usize..].iter().all(|&b| b == 0));
+        assert_ne!(buf[zeros as usize - 1], 0, "the last non-zero byte ends it");
+        assert_eq!(
+            find_proof(&buf, SALT, offsets[1] + 8, 2, zeros),
+            Some(proof_at)
+        );
+        let header = Header {
+            seq: 1,
+            salt: SALT,
+            first_index: 1,
+            recycled: false,
+        };
+        assert_eq!(leftovers_end(&header, &buf, offsets[1], 2, zeros), zeros);
+        assert_eq!(leftovers_end(&header, &buf, zeros + 8, 2, zeros), zeros + 8);
+    }
+
+    #[test]
     fn a_later_frame_proves_damage_only_if_its_sync_covered_it() {
         // Frame 2 is lost; frame 3 was written before any sync, frame 4 after frame 2's sync.
         let (bytes, offsets) = frames(&[(1, 0), (2, 1), (3, 1), (4, 3)]);
         let buf = Bytes::from(bytes);
+        let zeros = buf.len() as u64;
         // (lost lsn, search from, proof found at)
         let cases = [
             (2, offsets[1] + 8, Some(offsets[3])),
             (4, offsets[3] + 8, None),
         ];
         for (lost, from, want) in cases {
-            assert_eq!(find_proof(&buf, SALT, from, lost), want, "lost {lost}");
+            assert_eq!(
+                find_proof(&buf, SALT, from, lost, zeros),
+                want,
+                "lost {lost}"
+            );
         }
         assert_eq!(
-            find_proof(&buf, SALT + 1, offsets[1] + 8, 2),
+            find_proof(&buf, SALT + 1, offsets[1] + 8, 2, zeros),
             None,
             "other salt"
         );
@@ -530,11 +628,15 @@ mod tests {
             (7, 7, stop),
         ];
         for (salt, first, want) in cases {
-            let got = last_frame_end(&buf, salt, stop, first);
+            let got = last_frame_end(&buf, salt, stop, first, buf.len() as u64);
             assert_eq!(got, want, "salt {salt}, from Lsn {first}");
         }
-        assert_eq!(find_proof(&buf, SALT, stop + 8, 12), None);
-        assert_eq!(find_proof(&buf, SALT, stop + 8, 11), Some(offsets[3]));
+        let zeros = buf.len() as u64;
+        assert_eq!(find_proof(&buf, SALT, stop + 8, 12, zeros), None);
+        assert_eq!(
+            find_proof(&buf, SALT, stop + 8, 11, zeros),
+            Some(offsets[3])
+        );
     }
 
     #[test]
@@ -565,10 +667,13 @@ mod tests {
         let len = offsets[1] - offsets[0];
         bytes[offsets[0] as usize + 40] ^= 1;
         let buf = Bytes::from(bytes);
-        assert_eq!(last_frame_end(&buf, SALT, offsets[0], 1), offsets[1] + len);
+        assert_eq!(
+            last_frame_end(&buf, SALT, offsets[0], 1, buf.len() as u64),
+            offsets[1] + len
+        );
         let short = buf.slice(..offsets[0] as usize + 40);
         assert_eq!(
-            last_frame_end(&short, SALT, offsets[0], 1),
+            last_frame_end(&short, SALT, offsets[0], 1, short.len() as u64),
             short.len() as u64,
             "clamped to the file"
         );

@@ -271,7 +271,6 @@ impl Wal {
                         seg: written.seq,
                         offset: offset - len,
                         len: u32::try_from(len).unwrap_or(u32::MAX),
-                        data: Some(e.data.clone()),
                     }
                 });
                 log.apply_batch(batch, locs).is_ok()
@@ -402,29 +401,37 @@ impl Wal {
             let read = self.read_side();
             let n = read.log.range_len(lo, hi, max_size)?;
             out.reserve(n);
-            for (index, slot) in (lo..).zip(read.log.slots_from(lo).take(n)) {
-                let data = match &slot.loc {
-                    Loc::Stored {
-                        data: Some(data), ..
-                    } => data.clone(),
-                    &Loc::Stored {
-                        seg,
-                        offset,
-                        len,
-                        data: None,
-                    } => {
-                        reads.push(PendingRead {
-                            at: out.len(),
-                            seg,
-                            offset,
-                            len: len.into(),
-                        });
-                        if let Some(file) = read.files.get(&seg) {
-                            files.entry(seg).or_insert_with(|| file.clone());
+            // NB: entries come in segment order: the segment is looked up once per run.
+            let mut segment: Option<(u64, Option<&SegmentFile>)> = None;
+            for (index, (slot, held)) in (lo..).zip(read.log.entries_from(lo).take(n)) {
+                let data = match (held, slot.loc) {
+                    (Some(data), _) => data.clone(),
+                    (None, Loc::Stored { seg, offset, len }) => {
+                        let file = match segment {
+                            Some((s, file)) if s == seg => file,
+                            _ => segment.insert((seg, read.files.get(&seg))).1,
+                        };
+                        let range = usize::try_from(offset)
+                            .ok()
+                            .and_then(|at| Some(at..at.checked_add(len as usize)?));
+                        let mapped = file.and_then(|f| Some((f.map.as_ref()?, range?)));
+                        match mapped {
+                            Some((map, range)) if range.end <= map.len() => map.slice(range),
+                            _ => {
+                                reads.push(PendingRead {
+                                    at: out.len(),
+                                    seg,
+                                    offset,
+                                    len: len.into(),
+                                });
+                                if let Some(file) = file {
+                                    files.entry(seg).or_insert_with(|| file.unmapped());
+                                }
+                                Bytes::new()
+                            }
                         }
-                        Bytes::new()
                     }
-                    Loc::Missing => {
+                    (None, Loc::Missing) => {
                         let last_index = read.log.last_index();
                         return Err(Error::Unavailable { index, last_index });
                     }
@@ -534,19 +541,20 @@ impl Wal {
             None
         };
         let mut read = self.write_side();
-        let map = map.and_then(|map| {
-            let sealed = read.files.get(&rotation.sealed_seq)?;
-            Some(sealed.readers.track(map))
-        });
+        if let Some(sealed) = read.files.get_mut(&rotation.sealed_seq) {
+            sealed.map = map.map(|map| sealed.readers.track(map));
+        }
         read.files.insert(
             rotation.new_seq,
             SegmentFile {
                 path: self.ctx.dir.join(segment::segment_name(rotation.new_seq)),
                 file: rotation.new_file,
                 readers: Readers::default(),
+                map: None,
             },
         );
-        read.log.attach_map(rotation.sealed_seq, map.as_ref());
+        // Every payload held is in the sealed segment, mapped or read from its file now.
+        read.log.release_payloads();
     }
 
     /// Forgets the segments a compaction to `compacted` made unnecessary and retires them once
@@ -561,7 +569,7 @@ impl Wal {
         if keep_from == 0 {
             return;
         }
-        let released: Vec<_> = {
+        let mut released: Vec<_> = {
             let mut read = self.write_side();
             writer
                 .segments
@@ -585,7 +593,11 @@ impl Wal {
                 // after it) and goes at the next purge after a reopen; the next write reports
                 // the failure.
                 let mut freed = Vec::new();
-                for (seq, file, path) in &released {
+                for (seq, file, path) in &mut released {
+                    // NB: its own map first, which would count as a reader.
+                    if let Some(file) = file {
+                        file.map = None;
+                    }
                     // A file someone may still read, or grown for an oversized frame, is
                     // removed: unlinking leaves its bytes to readers, writing over it would not.
                     let reusable = file.as_ref().is_some_and(|f| {

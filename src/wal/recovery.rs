@@ -46,6 +46,19 @@ pub(crate) struct SegmentFile {
     /// Counts this handle's clones and the maps of the file: the file is recycled only when
     /// no reader is left.
     pub(crate) readers: Readers,
+    /// The file's first bytes, mapped (counted by `readers`): a sealed segment whole, the
+    /// active one up to where replay left it. `None` without maps.
+    pub(crate) map: Option<Bytes>,
+}
+
+impl SegmentFile {
+    /// This handle without its map, for a read of the file itself.
+    pub(crate) fn unmapped(&self) -> Self {
+        Self {
+            map: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// Where a replayed frame is.
@@ -118,16 +131,19 @@ struct Scanned {
     buf: Bytes,
     /// Where its frames end (the seal's end, or the stop).
     end: u64,
+    /// Every byte of `buf` from here on is zero.
+    zeros_from: u64,
     /// Who still reads the file's bytes: `buf` and every entry payload sliced from it.
     readers: Readers,
 }
 
 impl Scanned {
-    /// Lists the segment for the read side and the writer.
+    /// Lists the segment for the read side (serving its entries from `map`) and the writer.
     fn register(
         &self,
         files: &mut BTreeMap<u64, SegmentFile>,
         segments: &mut VecDeque<SegmentInfo>,
+        map: Option<Bytes>,
     ) {
         let (seq, path) = (self.seq, self.path.clone());
         files.insert(
@@ -136,6 +152,7 @@ impl Scanned {
                 path: path.clone(),
                 file: Arc::clone(&self.file),
                 readers: self.readers.clone(),
+                map,
             },
         );
         segments.push_back(SegmentInfo {
@@ -235,7 +252,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             .map(|&seq| dir.join(segment::segment_name(seq))),
     );
     let mut replay = Replay {
-        keep_payloads: options.use_mmap,
+        keep_maps: options.use_mmap,
         segments_left: seqs.len(),
         ..Replay::default()
     };
@@ -253,8 +270,15 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             unused_preparation,
             ..
         } = loaded;
-        if let Ok((h, _)) = decoded
-            && find_proof(&buf, h.salt, HEADER_LEN as u64, stopped.lost_lsn).is_some()
+        if let Ok((h, frames)) = decoded
+            && find_proof(
+                &buf,
+                h.salt,
+                HEADER_LEN as u64,
+                stopped.lost_lsn,
+                frames.zeros_from(),
+            )
+            .is_some()
         {
             return Err(stopped.damage());
         }
@@ -280,11 +304,48 @@ struct Loaded {
     /// `readers` with every payload sliced from it.
     buf: Bytes,
     readers: Readers,
-    /// Its header and frames, or why the header is not one.
+    /// Its header and frames, or why the header is not one. Their batches hold no entries:
+    /// those are in `batches`.
     decoded: Result<(Header, Decoded), DecodeError>,
+    /// The entries of each batch frame, in order.
+    batches: std::vec::IntoIter<BatchSlots>,
     /// Its header region is zeros: a segment prepared ahead and never used (its first use
     /// writes a header, synced before anything depends on it).
     unused_preparation: bool,
+}
+
+/// A batch's entries as the log keeps them, made on the thread that loads their segment, so
+/// that replay, in order on one thread, only moves them.
+struct BatchSlots {
+    /// The first entry's index; `None` without entries.
+    first: Option<u64>,
+    slots: Vec<Slot>,
+}
+
+impl BatchSlots {
+    /// Takes the entries out of `batch`, decoded from segment `seq` read into `buf`.
+    fn take(batch: &mut Batch, seq: u64, buf: &Bytes) -> Self {
+        let entries = std::mem::take(&mut batch.entries);
+        let base = buf.as_ptr() as usize;
+        // Decoded payloads are slices of `buf`: their distance from its start is their offset
+        // in the file.
+        let slots = entries.iter().map(|e| Slot {
+            term: e.term,
+            loc: Loc::Stored {
+                seg: seq,
+                offset: if e.data.is_empty() {
+                    0
+                } else {
+                    (e.data.as_ptr() as usize).wrapping_sub(base) as u64
+                },
+                len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
+            },
+        });
+        Self {
+            first: entries.first().map(|e| e.index),
+            slots: slots.collect(),
+        }
+    }
 }
 
 /// A segment file opened, not read yet.
@@ -330,8 +391,15 @@ impl Opened {
         let readers = Readers::default();
         let read = segment::read_prefix(file.as_ref(), &path, len, options.use_mmap)?;
         let mut buf = readers.track(read);
-        let decoded = Header::decode(&buf)
+        let mut decoded = Header::decode(&buf)
             .map(|header| (header, Decoded::new(&buf, header.salt, HEADER_LEN as u64)));
+        let batches = match &mut decoded {
+            Ok((_, frames)) => frames
+                .batches_mut()
+                .map(|batch| BatchSlots::take(batch, seq, &buf))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let unused_preparation =
             decoded.is_err() && buf.get(..HEADER_LEN).is_some_and(crate::record::is_zero);
         if decoded.is_err() {
@@ -343,6 +411,7 @@ impl Opened {
             path,
             file,
             decoded,
+            batches: batches.into_iter(),
             unused_preparation,
             buf,
             readers,
@@ -469,7 +538,7 @@ impl Replayed {
         let report = self.report();
         let unproven = self.unproven;
         let Replayed {
-            mut log,
+            log,
             next_lsn,
             sealed,
             tail,
@@ -487,7 +556,8 @@ impl Replayed {
                 rewrite(file.as_ref(), &s.path, range, &s.buf)?;
                 file.sync_data().map_err(io_err(IoOp::SyncData, &s.path))?;
             }
-            s.register(&mut files, &mut segments);
+            let map = options.use_mmap.then(|| s.buf.clone());
+            s.register(&mut files, &mut segments, map);
         }
         // The writer continues in the tail: the read side serves it through the same handle.
         let file = segment::open(fs, &tail.path, OpenMode::ReadWrite)?;
@@ -495,7 +565,7 @@ impl Replayed {
             file: Arc::clone(&file),
             ..tail
         };
-        tail.register(&mut files, &mut segments);
+        tail.register(&mut files, &mut segments, None);
         let Scanned {
             seq,
             header,
@@ -510,8 +580,7 @@ impl Replayed {
         if let Some(range) = unproven.and_then(|u| u.range_in(seq, end)) {
             rewrite(file.as_ref(), &path, range, &buf)?;
         }
-        // NB: no map may see the torn bytes change: the entries let go of theirs first.
-        log.attach_map(seq, None);
+        // NB: no map may see the torn bytes change: replay's is the only one.
         drop(buf);
         // The torn bytes go, and the end marker's slot is zeros on disk too (the page cache may
         // show zeros a failed sync never wrote): until the writer's next frame is durable, the
@@ -532,9 +601,11 @@ impl Replayed {
                 .map_err(io_err(IoOp::Remove, leftover))?;
         }
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
-        if options.use_mmap {
+        if options.use_mmap
+            && let Some(tail) = files.get_mut(&seq)
+        {
             let map = segment::read_prefix(file.as_ref(), &path, end, true)?;
-            log.attach_map(seq, Some(&readers.track(map)));
+            tail.map = Some(readers.track(map));
         }
         let active = Active {
             seq,
@@ -565,12 +636,12 @@ struct Replay {
     expect: Option<(u64, u64)>,
     /// Segments not replayed yet.
     segments_left: usize,
-    /// Segments replayed so far. Only the last keeps its buffer.
+    /// Segments replayed so far. Only the last keeps its buffer, unless `keep_maps`.
     scanned: Vec<Scanned>,
     stopped: Option<Stopped>,
-    /// Buffers are maps, whose slices replayed entries keep to serve reads (slices of plain
-    /// reads would hold the whole log in memory).
-    keep_payloads: bool,
+    /// Buffers are maps, which sealed segments keep to serve reads (plain reads kept would
+    /// hold the whole log in memory).
+    keep_maps: bool,
     /// Highest `synced_lsn` of a replayed frame: every frame up to it reached the disk
     /// through a sync that succeeded before that frame was written.
     proven: u64,
@@ -597,6 +668,7 @@ impl Replay {
             buf,
             readers,
             decoded,
+            mut batches,
             ..
         } = loaded;
         self.segments_left = self.segments_left.saturating_sub(1);
@@ -619,6 +691,7 @@ impl Replay {
         }
         self.expect = None;
         let mut frames = frames.expect_first(self.next_lsn);
+        let zeros_from = frames.zeros_from();
         self.checkpoint(seq, &path, &mut frames)?;
         if let Some(log) = &mut self.log {
             // Segments are mostly alike: as many entries again in each one still to come.
@@ -649,8 +722,7 @@ impl Replay {
                         .log
                         .as_mut()
                         .ok_or_else(|| malformed(&path, offset, "no checkpoint"))?;
-                    apply(log, frame.record, seq, &buf, self.keep_payloads)
-                        .map_err(corrupt(&path, offset))?;
+                    apply(log, frame.record, &mut batches).map_err(corrupt(&path, offset))?;
                 }
                 Err(stop) => {
                     end = stop.offset;
@@ -659,7 +731,7 @@ impl Replay {
             }
         }
         let next_lsn = self.next_lsn.unwrap_or(u64::MAX);
-        if self.expect.is_some() && leftovers_end(&header, &buf, end, next_lsn) != end {
+        if self.expect.is_some() && leftovers_end(&header, &buf, end, next_lsn, zeros_from) != end {
             return Err(malformed(&path, end, "bytes after the seal"));
         }
         if let Some(stop) = stopped {
@@ -667,7 +739,7 @@ impl Replay {
             // In a recycled segment any stop could be: stale bytes fill every sector.
             let lost_lsn = next_lsn;
             let from = stop.offset + FRAME_ALIGN;
-            let proven = find_proof(&buf, header.salt, from, lost_lsn).is_some();
+            let proven = find_proof(&buf, header.salt, from, lost_lsn, zeros_from).is_some();
             let torn = header.recycled
                 || stop.error.is_none()
                 || torn_plausible(&buf, stop.offset, header.salt);
@@ -681,8 +753,10 @@ impl Replay {
             }
             self.stopped = Some(stopped);
         }
-        // Entries hold what they need of a map; nothing else reads a replayed segment again.
-        if let Some(previous) = self.scanned.last_mut() {
+        // Replay reads only the last segment again; the read side keeps the maps of the others.
+        if let Some(previous) = self.scanned.last_mut()
+            && !self.keep_maps
+        {
             previous.buf = Bytes::new();
         }
         self.scanned.push(Scanned {
@@ -692,6 +766,7 @@ impl Replay {
             file,
             buf,
             end,
+            zeros_from,
             readers,
         });
         Ok(())
@@ -767,7 +842,13 @@ impl Replay {
             let what = "entries of a removed segment are in the log";
             return Err(malformed(&first, HEADER_LEN as u64, what));
         }
-        let torn_end = torn_end(&tail.header, &tail.buf, &stopped.stop, stopped.lost_lsn);
+        let torn_end = torn_end(
+            &tail.header,
+            &tail.buf,
+            &stopped.stop,
+            stopped.lost_lsn,
+            tail.zeros_from,
+        );
         let next_lsn = next_lsn.unwrap_or(stopped.lost_lsn);
         Ok(Replayed {
             log,
@@ -781,40 +862,18 @@ impl Replay {
     }
 }
 
-/// Replays one frame of segment `seq`, read into `buf`. With `keep_payloads`, the entries
-/// keep their payloads: slices of `buf`, which must then be a map.
+/// Replays one frame, whose entries, if it is a batch, are the next of `batches`.
 fn apply(
     log: &mut LogState,
     record: Record<'_>,
-    seq: u64,
-    buf: &Bytes,
-    keep_payloads: bool,
+    batches: &mut impl Iterator<Item = BatchSlots>,
 ) -> Result<(), DecodeError> {
     match record {
         Record::Batch(batch) => {
-            let Batch {
-                snapshot,
-                entries,
-                hard_state,
-            } = batch.into_owned();
-            let first = entries.first().map(|e| e.index);
-            let base = buf.as_ptr() as usize;
-            // Decoded payloads are slices of `buf`: their distance from its start is their
-            // offset in the file. Moved, not cloned: no reference count changes per entry.
-            let slots = entries.into_iter().map(|e| Slot {
-                term: e.term,
-                loc: Loc::Stored {
-                    seg: seq,
-                    offset: if e.data.is_empty() {
-                        0
-                    } else {
-                        (e.data.as_ptr() as usize).wrapping_sub(base) as u64
-                    },
-                    len: u32::try_from(e.data.len()).unwrap_or(u32::MAX),
-                    data: keep_payloads.then_some(e.data),
-                },
-            });
-            log.apply_parts(snapshot.as_ref(), first, slots, hard_state)
+            let BatchSlots { first, slots } = batches.next().ok_or(DecodeError::Malformed {
+                what: "batch whose entries were not loaded",
+            })?;
+            log.apply_parts(batch.snapshot.as_ref(), first, slots, batch.hard_state)
         }
         Record::Truncate { after } => {
             if after < log.compacted().index {

@@ -13,24 +13,18 @@ use crate::types::{Entry, EntryId, HardState, SnapshotMeta};
 use crate::wal::Batch;
 
 /// Where an entry's payload lives.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Loc {
     /// In a segment that was purged: known to exist only because a checkpoint says so. Replay
     /// creates these and the purge that allowed the segment's removal drops them again.
     Missing,
-    /// In segment `seg`, `len` bytes at `offset`; `data` holds them when they are in memory
-    /// (the caller's buffer while the segment is active, a slice of its map once sealed or
-    /// replayed at open).
-    Stored {
-        seg: u64,
-        offset: u64,
-        len: u32,
-        data: Option<Bytes>,
-    },
+    /// In segment `seg`, `len` bytes at `offset`.
+    Stored { seg: u64, offset: u64, len: u32 },
 }
 
-/// One retained entry.
-#[derive(Clone, Debug)]
+/// One retained entry: 32 bytes, with no payload handle of its own (a million entries are
+/// 32 MiB of slots, touched once at open).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub(crate) term: u64,
     pub(crate) loc: Loc,
@@ -66,6 +60,10 @@ pub(crate) struct LogState {
     /// the [`Loc::Missing`] slots, if any, come first: only a checkpoint makes them, and
     /// every later change adds or removes slots at the ends.
     slots: VecDeque<Slot>,
+    /// The payloads of the newest entries, appended since their segment was last mapped:
+    /// `fresh[k]` is that of `slots[slots.len() - fresh.len() + k]`. Invariant:
+    /// `fresh.len() <= slots.len()`. Older payloads are read from their segment.
+    fresh: VecDeque<Bytes>,
     /// The last hard state written.
     hard_state: HardState,
     /// The latest snapshot metadata (index 0: none).
@@ -100,6 +98,7 @@ impl LogState {
         Ok(Self {
             compacted: c.compacted,
             slots,
+            fresh: VecDeque::new(),
             hard_state: c.hard_state,
             snapshot: c.snapshot.clone(),
         })
@@ -147,24 +146,25 @@ impl LogState {
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
     }
 
-    /// Points the payloads of the entries in segment `seq` at their bytes in `map`, the
-    /// segment's first bytes (`None`, or a map too short: payloads are read from the file
-    /// instead). Only the entries at the end of the log are looked at, which is where those of
-    /// the newest segment holding entries (the active one, or the one just sealed) are.
-    ///
-    /// Cost: one reference count increment per entry of the segment.
-    pub(crate) fn attach_map(&mut self, seq: u64, map: Option<&Bytes>) {
-        let in_seq = move |s: &&mut Slot| matches!(s.loc, Loc::Stored { seg, .. } if seg == seq);
-        for slot in self.slots.iter_mut().rev().take_while(in_seq) {
-            if let Loc::Stored {
-                offset, len, data, ..
-            } = &mut slot.loc
-            {
-                let start = usize::try_from(*offset).unwrap_or(usize::MAX);
-                let range = start..start.saturating_add(*len as usize);
-                *data = map.and_then(|m| m.get(range.clone()).map(|_| m.slice(range)));
-            }
-        }
+    /// The entries from `index` on, each with its payload if it is held in memory. Callers
+    /// check `index` is in `[first_index, last_index + 1]`.
+    pub(crate) fn entries_from(&self, index: u64) -> impl Iterator<Item = (&Slot, Option<&Bytes>)> {
+        let skip = usize::try_from(index.saturating_sub(self.first_index())).unwrap_or(usize::MAX);
+        // NB: `fresh_from` is where `fresh` starts among the slots; before it, no payloads.
+        let fresh_from = self.slots.len().saturating_sub(self.fresh.len());
+        let held = (0..fresh_from.saturating_sub(skip)).map(|_| None).chain(
+            self.fresh
+                .iter()
+                .skip(skip.saturating_sub(fresh_from))
+                .map(Some),
+        );
+        self.slots_from(index).zip(held)
+    }
+
+    /// Lets go of the payloads held in memory: their segment is mapped now, or readable only
+    /// from its file.
+    pub(crate) fn release_payloads(&mut self) {
+        self.fresh = VecDeque::new();
     }
 
     /// True if some entry's payload is known only to a purged segment.
@@ -385,7 +385,8 @@ impl LogState {
         Ok(Effect::Change)
     }
 
-    /// Applies a batch whose entries' payloads are at `locs` (one per entry, in order).
+    /// Applies an appended batch whose entries' payloads are at `locs` (one per entry, in
+    /// order), and holds the payloads until their segment is mapped.
     ///
     /// # Errors
     /// As [`LogState::apply_parts`].
@@ -397,7 +398,10 @@ impl LogState {
         let terms = batch.entries.iter().map(|e: &Entry| e.term);
         let slots = terms.zip(locs).map(|(term, loc)| Slot { term, loc });
         let first = batch.entries.first().map(|e| e.index);
-        self.apply_parts(batch.snapshot.as_ref(), first, slots, batch.hard_state)
+        self.apply_parts(batch.snapshot.as_ref(), first, slots, batch.hard_state)?;
+        self.fresh
+            .extend(batch.entries.iter().map(|e| e.data.clone()));
+        Ok(())
     }
 
     /// Applies a batch taken apart: the snapshot it installs, the index of its first entry
@@ -416,6 +420,7 @@ impl LogState {
         if let Some(meta) = snapshot {
             self.compacted = meta.id();
             self.slots.clear();
+            self.fresh.clear();
             self.snapshot = meta.clone();
         }
         if let Some(first) = first {
@@ -447,8 +452,12 @@ impl LogState {
     /// Removes every entry after `index` (nothing if `index >= last_index`).
     pub(crate) fn truncate_after(&mut self, index: u64) {
         let keep = index.saturating_sub(self.compacted.index);
+        let before = self.slots.len();
         self.slots
             .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        let removed = before - self.slots.len();
+        self.fresh
+            .truncate(self.fresh.len().saturating_sub(removed));
     }
 
     /// Compacts up to and including `id`.
@@ -459,6 +468,8 @@ impl LogState {
         let drop = (id.index - self.compacted.index).min(self.slots.len() as u64);
         self.slots
             .drain(..usize::try_from(drop).unwrap_or(usize::MAX));
+        let stale = self.fresh.len().saturating_sub(self.slots.len());
+        self.fresh.drain(..stale);
         self.compacted = id;
     }
 
@@ -483,6 +494,10 @@ impl LogState {
         debug_assert!(
             self.snapshot.index <= self.last_index(),
             "snapshot beyond the log"
+        );
+        debug_assert!(
+            self.fresh.len() <= self.slots.len(),
+            "payloads of entries not in the log"
         );
     }
 
@@ -526,7 +541,6 @@ mod tests {
             seg: 1,
             offset: i * 10,
             len: 10,
-            data: None,
         });
         log.apply_batch(&batch, locs).unwrap();
         log
@@ -579,6 +593,59 @@ mod tests {
             });
             assert_eq!(got, want, "[{lo}, {hi}) max {max}");
         }
+    }
+
+    /// Appends entries `indexes` (term 1) with one-byte payloads `index * mul`.
+    fn append(log: &mut LogState, indexes: std::ops::RangeInclusive<u64>, mul: u64) {
+        let entries: Vec<_> = indexes
+            .map(|i| Entry::new(i, 1, vec![(i * mul) as u8]))
+            .collect();
+        let locs = entries.iter().map(|e| Loc::Stored {
+            seg: 1,
+            offset: e.index,
+            len: 1,
+        });
+        let batch = Batch {
+            entries: entries.clone(),
+            ..Batch::default()
+        };
+        log.apply_batch(&batch, locs).unwrap();
+    }
+
+    /// The held payload of every entry from `lo` on (`None`: read from the segment).
+    fn held(log: &LogState, lo: u64) -> Vec<Option<u8>> {
+        let held = log.entries_from(lo).map(|(_, data)| data.map(|d| d[0]));
+        held.collect()
+    }
+
+    #[test]
+    fn held_payloads_stay_with_their_entries_through_every_change() {
+        let mut log = LogState::default();
+        append(&mut log, 1..=3, 1);
+        assert_eq!(held(&log, 1), [Some(1), Some(2), Some(3)]);
+        assert_eq!(held(&log, 3), [Some(3)]);
+        log.release_payloads();
+        append(&mut log, 4..=6, 1);
+        assert_eq!(held(&log, 2), [None, None, Some(4), Some(5), Some(6)]);
+        // A follower's overwrite of entries 5 and 6, then of the released entry 3.
+        append(&mut log, 5..=6, 10);
+        assert_eq!(held(&log, 3), [None, Some(4), Some(50), Some(60)]);
+        append(&mut log, 3..=4, 20);
+        assert_eq!(held(&log, 1), [None, None, Some(60), Some(80)]);
+        log.apply_purge(EntryId::new(1, 3));
+        assert_eq!(held(&log, 4), [Some(80)]);
+        log.apply_purge(EntryId::new(1, 9));
+        append(&mut log, 10..=10, 1);
+        assert_eq!(held(&log, 10), [Some(10)]);
+        let snapshot = SnapshotMeta {
+            index: 12,
+            term: 1,
+            conf_state: Bytes::new(),
+        };
+        log.apply_parts(Some(&snapshot), None, [], None).unwrap();
+        append(&mut log, 13..=13, 1);
+        assert_eq!(held(&log, 13), [Some(13)]);
+        log.check_invariants();
     }
 
     #[test]
