@@ -399,11 +399,10 @@ impl Wal {
         let mut files = BTreeMap::new();
         {
             let read = self.read_side();
-            let n = read.log.range_len(lo, hi, max_size)?;
-            out.reserve(n);
+            let range = read.log.range(lo, hi, max_size)?;
             // NB: entries come in segment order: the segment is looked up once per run.
             let mut segment: Option<(u64, Option<&SegmentFile>)> = None;
-            for (index, (slot, held)) in (lo..).zip(read.log.entries_from(lo).take(n)) {
+            for (index, slot, held) in range {
                 let data = match (held, slot.loc) {
                     (Some(data), _) => data.clone(),
                     (None, Loc::Stored { seg, offset, len }) => {

@@ -199,12 +199,18 @@ impl LogState {
             })
     }
 
-    /// Checks `[lo, hi)` and returns how many entries from `lo` fit in `max_size` (at least
-    /// one when the range is not empty).
+    /// The entries of `[lo, hi)` that fit in `max_size` bytes by [`Entry::size`], but at least
+    /// one when the range is not empty (etcd's rules): index, slot, and the payload if it is
+    /// held in memory.
     ///
     /// # Errors
     /// [`Error::Compacted`], [`Error::Unavailable`], or [`Error::InvalidCall`] if `lo > hi`.
-    pub(crate) fn range_len(&self, lo: u64, hi: u64, max_size: u64) -> Result<usize> {
+    pub(crate) fn range(
+        &self,
+        lo: u64,
+        hi: u64,
+        max_size: u64,
+    ) -> Result<impl Iterator<Item = (u64, &Slot, Option<&Bytes>)>> {
         if lo < self.first_index() {
             return Err(Error::Compacted {
                 index: lo,
@@ -221,15 +227,12 @@ impl LogState {
             return Err(Error::InvalidCall("entries: lo is greater than hi"));
         }
         let mut total = 0u64;
-        let fits = self
-            .slots_from(lo)
-            .take(usize::try_from(hi - lo).unwrap_or(usize::MAX))
-            .take_while(|s| {
-                total = total.saturating_add(s.size());
-                total <= max_size
-            })
-            .count();
-        Ok(if lo == hi { 0 } else { fits.max(1) })
+        let fits = move |(index, (slot, _)): &(u64, (&Slot, _))| {
+            total = total.saturating_add(slot.size());
+            total <= max_size || *index == lo
+        };
+        let entries = (lo..hi).zip(self.entries_from(lo)).take_while(fits);
+        Ok(entries.map(|(index, (slot, held))| (index, slot, held)))
     }
 
     /// Checks an append; see [`Wal::append`](crate::Wal::append) for the rules.
@@ -585,12 +588,15 @@ mod tests {
             (8, 7, u64::MAX, Err("invalid")),
         ];
         for (lo, hi, max, want) in cases {
-            let got = log.range_len(lo, hi, max).map_err(|e| match e {
-                Error::Compacted { .. } => "compacted",
-                Error::Unavailable { .. } => "unavailable",
-                Error::InvalidCall(_) => "invalid",
-                _ => "other",
-            });
+            let got = log
+                .range(lo, hi, max)
+                .map(Iterator::count)
+                .map_err(|e| match e {
+                    Error::Compacted { .. } => "compacted",
+                    Error::Unavailable { .. } => "unavailable",
+                    Error::InvalidCall(_) => "invalid",
+                    _ => "other",
+                });
             assert_eq!(got, want, "[{lo}, {hi}) max {max}");
         }
     }
@@ -654,7 +660,7 @@ mod tests {
         log.reserve(1000);
         assert!(log.slots.capacity() >= log.slots.len() + 1000);
         assert_eq!((log.first_index(), log.last_index()), (6, 9));
-        assert_eq!(log.range_len(6, 10, u64::MAX).unwrap(), 4);
+        assert_eq!(log.range(6, 10, u64::MAX).unwrap().count(), 4);
     }
 
     #[test]
