@@ -82,15 +82,15 @@ pub fn temp_raw(batch_bytes: u64) -> TempRaw {
 /// Entries per append while a log is filled.
 const FILL_BATCH: u64 = 256;
 
-/// A closed log of `count` entries of `size` bytes, written with `options` in batches and synced
-/// once: its path, and the temp dir that must outlive every use of it.
+/// A closed log of `count` entries of `size` bytes, written with `options` in batches, synced
+/// once and closed ([`raftwal::Wal::close`]): its path, and the temp dir that must outlive every use of it.
 pub fn filled_log(count: u64, size: u64, options: Options) -> (PathBuf, TempDir) {
     let log = TempLog::create(temp_dir(), options).expect("create a log");
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
     let lsn = writer.fill(count, FILL_BATCH).expect("fill");
     log.wal.sync(lsn).expect("sync");
     drop(writer);
-    log.close()
+    log.close().expect("close")
 }
 
 /// A raw file of `len` bytes (zeros, written and synced) to read back: its path, and the temp

@@ -163,7 +163,7 @@ pub fn readback(setup: &Setup<'_>, count: u64, size: u64) -> Result<Readback, Cl
     let writer = Writer::new(&log.wal, Bytes::from(payload(size as usize)));
     log.wal.sync(writer.fill(count, FILL_BATCH)?)?;
     drop(writer);
-    let (path, dir) = log.close();
+    let (path, dir) = log.close()?;
 
     let start = Instant::now();
     let (wal, report) = Wal::open(&path, setup.options.clone())?;

@@ -29,12 +29,15 @@ impl TempLog {
         Ok(Self { wal, dir })
     }
 
-    /// Closes the log and returns its path, with the temp dir that must outlive every later
-    /// use of that path.
-    pub fn close(self) -> (PathBuf, TempDir) {
-        // `wal` is not moved out, so it is dropped with what is left of `self` when this returns.
-        let Self { wal: _, dir } = self;
-        (dir.path().join("log"), dir)
+    /// Closes the log ([`Wal::close`]) and returns its path, with the temp dir that must
+    /// outlive every later use of that path.
+    ///
+    /// # Errors
+    /// Whatever [`Wal::close`] returns.
+    pub fn close(self) -> raftwal::Result<(PathBuf, TempDir)> {
+        let Self { wal, dir } = self;
+        wal.close()?;
+        Ok((dir.path().join("log"), dir))
     }
 }
 
