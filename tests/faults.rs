@@ -420,6 +420,24 @@ fn a_preparation_found_at_a_reopen_is_never_used() {
     }
 }
 
+/// Regression (found by `wal_model`, 2026-11-23, present since segments were sealed): a
+/// rotation's seal write failed short (ENOSPC), the undo's sync failed too, and a power cut
+/// kept the partial seal, every sector of it holding bytes. Open called that damage and
+/// refused the log, though the seal held nothing a caller was told about and its successor
+/// held only its checkpoint. The race with the background preparer hits the seal about one run
+/// in twenty, so the script runs 200 times.
+#[test]
+fn a_seal_left_partial_by_a_failed_write_is_a_torn_tail() {
+    let script = [
+        0x25, 0x3f, 0x00, 0x4d, 0xcd, 0x90, 0x90, 0x90, 0x90, 0x90, 0x35, 0x90, 0x80, 0x00, 0x00,
+        0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x30, 0x30, 0x30, 0x30,
+        0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x00, 0x70, 0x30, 0x30, 0x30, 0x61, 0x2e,
+    ];
+    for _ in 0..200 {
+        common::run_wal_script(&script);
+    }
+}
+
 /// The real kernel's fsyncgate (research/reliability.md §1.4, §2): ext4 on a loop device whose
 /// sparse backing file sits on a small tmpfs. Once the tmpfs is full, writeback fails, fsync
 /// reports it once, and later fsyncs return Ok for data that is gone. The log must refuse every

@@ -650,3 +650,107 @@ fn free_files_are_removed_at_open_and_recycling_goes_on() {
     assert_eq!(free_files(dir), Vec::<PathBuf>::new());
     assert_eq!(wal.last_index(), last);
 }
+
+/// After a bulk load with one sync at the end, open rewrites and syncs every frame of the tail
+/// no later frame proves durable; after a close, only the close's own small frame.
+#[test]
+fn a_closed_log_leaves_open_almost_nothing_to_rewrite() {
+    let (n, size) = (200, 1000);
+    let bulk_load = |dir: &Path| {
+        let (wal, _) = Wal::open(dir, Options::default()).unwrap();
+        let mut lsn = None;
+        for i in 1..=n {
+            let batch = Batch {
+                entries: vec![entry(i, size)],
+                ..Batch::default()
+            };
+            lsn = Some(wal.append(&batch).unwrap());
+        }
+        wal.sync(lsn.unwrap()).unwrap();
+        wal
+    };
+    let (dropped, closed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    drop(bulk_load(dropped.path()));
+    bulk_load(closed.path()).close().unwrap();
+    let (wal, report) = Wal::open(dropped.path(), Options::default()).unwrap();
+    assert_entries(&wal, n, size);
+    assert!(report.unproven_bytes_rewritten >= n * size as u64);
+    let (wal, report) = Wal::open(closed.path(), Options::default()).unwrap();
+    assert_entries(&wal, n, size);
+    assert!(
+        (1..=128).contains(&report.unproven_bytes_rewritten),
+        "{} bytes rewritten",
+        report.unproven_bytes_rewritten
+    );
+    assert_eq!(report.torn_bytes_dropped, 0);
+}
+
+/// A seal written whole but wrong (its write failed, and so did the undo, before a power cut),
+/// whose successor holds nothing but its checkpoint: the rotation never finished and the seal
+/// holds nothing a caller was told about, so it is a torn tail; the log continues in the
+/// sealed segment. The same damage with a frame in the successor that proves the seal, or to
+/// the batch before a seal gone missing, stays corruption.
+#[test]
+fn a_damaged_seal_of_a_rotation_that_never_finished_is_a_torn_tail() {
+    let o = options(4 << 10);
+    // (damage the seal rather than the batch before it, keep the successor's frames, expect
+    // a torn tail)
+    let cases = [
+        (true, false, true),
+        (true, true, false),
+        (false, false, false),
+    ];
+    for (seal, keep_proof, torn) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        // NB: the frames before the seal unsynced, so that the checkpoint does not prove them.
+        synced_log(tmp.path(), &o, 2, 700);
+        let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+        for i in 3..=8 {
+            let batch = Batch {
+                entries: vec![entry(i, 700)],
+                ..Batch::default()
+            };
+            wal.append(&batch).unwrap();
+        }
+        drop(wal);
+        let segments = inspect::dump(tmp.path()).unwrap();
+        let (first, second) = (&segments[0], &segments[1]);
+        assert!(matches!(first.end, End::Sealed { .. }), "{:?}", first.end);
+        let seal_rec = first.records.last().unwrap();
+        assert!(matches!(seal_rec.what, What::Seal { .. }));
+        let checkpoint = &second.records[0];
+        if !keep_proof {
+            let after = checkpoint.offset + checkpoint.len;
+            write_file(&second.path, after, &vec![0; (second.len - after) as usize]);
+        }
+        let target = if seal {
+            seal_rec
+        } else {
+            write_file(
+                &first.path,
+                seal_rec.offset,
+                &vec![0; seal_rec.len as usize],
+            );
+            &first.records[first.records.len() - 2]
+        };
+        flip(&first.path, target.offset + 20);
+        let kept = first.records.iter().filter_map(|r| match r.what {
+            What::Batch { entries, .. } => entries.map(|(_, last)| last.index),
+            _ => None,
+        });
+        let kept = kept.max().unwrap();
+        if torn {
+            let (wal, report) = Wal::open(tmp.path(), o.clone()).unwrap();
+            assert_eq!(report.torn_segment.as_deref(), Some(first.path.as_path()));
+            assert_eq!(report.torn_bytes_dropped, seal_rec.len);
+            assert_entries(&wal, kept, 700);
+            assert_eq!(wal.last_index(), kept);
+            assert!(
+                !second.path.exists(),
+                "the unfinished rotation's segment is removed"
+            );
+        } else {
+            assert_corrupt(tmp.path(), &o, &first.path, target.offset);
+        }
+    }
+}
