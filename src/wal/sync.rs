@@ -8,17 +8,19 @@
 //! with 4 writers in a loop, about 2.3 entries per fdatasync instead of nearly 4.
 //!
 //! The leader waits for the first by spinning on the append counters, yielding its CPU to any
-//! thread that wants it, until as many appends have begun as the last sync released callers,
-//! or [`GATHER_SPIN`] has passed (a caller that does not come back costs one cycle that much
-//! once). It spins rather than parks because parking puts a wake-up on the path to the next
-//! sync: on a VM, waking a thread on an idle vCPU costs the waker an IPI exit and the woken a
-//! halt exit, tens of microseconds each, a third of a sync. The appends under way it waits for
-//! in the spin too, and after it parked: those are bounded by the writes themselves. A lone
-//! caller has nothing to wait for: the one caller the last sync released is itself.
+//! thread that wants it, until as many appends have begun as the last sync released writers
+//! (callers that had appended before they synced), or [`GATHER_SPIN`] has passed: a writer
+//! that does not come back costs that cycle that much. It spins rather than parks because
+//! parking puts a wake-up on the path to the next sync: on a VM, waking a thread on an idle
+//! vCPU costs the waker an IPI exit and the woken a halt exit, tens of microseconds each, a
+//! third of a sync. The appends under way it waits for in the spin too, then parked: those are
+//! bounded by the writes themselves. A lone writer has nothing to wait for: the one writer the
+//! last sync released is itself, and its append has begun. Nor has a background syncer.
 //!
 //! Also the poison latch: a failed sync is never retried (the kernel may have dropped the dirty
 //! pages it failed to write), so every later write and sync fails until the log is reopened.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -45,16 +47,34 @@ struct Progress {
     synced: u64,
     /// A leader is syncing now, or gathering appends before it syncs.
     leader: bool,
-    /// The Lsns of the callers waiting for a leader's sync, one per caller.
-    waiting: Vec<u64>,
+    /// The callers waiting for a leader's sync.
+    waiting: Vec<Waiter>,
     /// The count of appends begun by which the callers the last sync released are expected
-    /// back: `begun` when it ended plus the callers it released (its leader among them).
+    /// back: `begun` when it ended plus the writing callers it released (its leader among
+    /// them).
     expected: u64,
+}
+
+/// A caller waiting for a leader's sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Waiter {
+    /// The Lsn it waits to be durable.
+    lsn: u64,
+    /// It began an append since its last sync: a writer, expected back with its next append
+    /// once released. A thread that only syncs (the background syncer) is not.
+    writing: bool,
+}
+
+thread_local! {
+    /// Whether this thread began an append since it last called [`SyncPoint::sync`]. Per
+    /// thread, not per log: a thread writing one log and syncing another misleads the leader's
+    /// expectation only, which its spin bounds.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// How long a leader spins waiting for the callers the last sync released to begin their next
 /// append; a fraction of a sync (about 120 us on the VM the project measures on).
-pub(crate) const GATHER_SPIN: Duration = Duration::from_micros(50);
+const GATHER_SPIN: Duration = Duration::from_micros(50);
 
 /// [`SyncPoint::goal`] when the leader waits for no append.
 const NO_GOAL: u64 = u64::MAX;
@@ -137,6 +157,7 @@ impl SyncPoint {
     /// Announces an append: a leader about to sync waits until it ends (the guard drops), so
     /// that its frame shares the sync instead of waiting for the next one.
     pub(crate) fn begin_append(&self) -> Appending<'_> {
+        WRITING.set(true);
         self.begun.fetch_add(1, Ordering::SeqCst);
         Appending(self)
     }
@@ -175,6 +196,10 @@ impl SyncPoint {
     /// [`Error::Io`] to the leader whose fdatasync failed (the log is poisoned from then on),
     /// [`Error::Poisoned`] to everyone else, and [`Error::InvalidCall`] for an Lsn never issued.
     pub(crate) fn sync(&self, lsn: u64) -> Result<()> {
+        let me = Waiter {
+            lsn,
+            writing: WRITING.replace(false),
+        };
         let mut progress = lock(&self.progress);
         loop {
             self.check()?;
@@ -186,24 +211,24 @@ impl SyncPoint {
             }
             if !progress.leader {
                 // NB: `lsn <= written <= target`: the leader's own sync covers it.
-                return self.lead(progress);
+                return self.lead(progress, me.writing);
             }
-            progress = self.follow(progress, lsn);
+            progress = self.follow(progress, me);
         }
     }
 
-    /// Waits, as the caller of `lsn`, for the leader to sync or step down.
+    /// Waits, as caller `me`, for the leader to sync or step down.
     fn follow<'a>(
         &'a self,
         mut progress: MutexGuard<'a, Progress>,
-        lsn: u64,
+        me: Waiter,
     ) -> MutexGuard<'a, Progress> {
-        progress.waiting.push(lsn);
+        progress.waiting.push(me);
         progress = self
             .changed
             .wait(progress)
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = progress.waiting.iter().position(|&w| w == lsn) {
+        if let Some(at) = progress.waiting.iter().position(|&w| w == me) {
             progress.waiting.swap_remove(at);
         }
         progress
@@ -255,11 +280,11 @@ impl SyncPoint {
 
     /// Syncs as the leader: first lets the callers the last sync released come back with their
     /// next append and the appends under way end, then syncs every frame written by then and
-    /// wakes the waiting callers.
+    /// wakes the waiting callers. `writing`: the leader began an append since its last sync.
     ///
     /// # Errors
     /// As [`SyncPoint::sync`].
-    fn lead<'a>(&'a self, mut progress: MutexGuard<'a, Progress>) -> Result<()> {
+    fn lead<'a>(&'a self, mut progress: MutexGuard<'a, Progress>, writing: bool) -> Result<()> {
         progress.leader = true;
         let expected = progress.expected;
         // NB: unlocked, so that the callers leaving and arriving do not wait for the leader.
@@ -279,8 +304,11 @@ impl SyncPoint {
             progress.leader = false;
             if result.is_ok() {
                 progress.synced = progress.synced.max(target);
-                let released = progress.waiting.iter().filter(|&&w| w <= target).count();
-                progress.expected = self.begun.load(Ordering::SeqCst) + 1 + released as u64;
+                let writers = (progress.waiting.iter())
+                    .filter(|w| w.writing && w.lsn <= target)
+                    .count() as u64;
+                progress.expected =
+                    self.begun.load(Ordering::SeqCst) + writers + u64::from(writing);
             }
         }
         // NB: after the unlock, so that the callers woken do not wait for the lock at once.

@@ -108,6 +108,15 @@ fn give_every_chance() {
     }
 }
 
+/// A writer's sync: it begins and ends an append (of nothing new) first.
+fn spawn_writer_sync(point: &Arc<SyncPoint>, lsn: u64) -> JoinHandle<Result<()>> {
+    let point = Arc::clone(point);
+    thread::spawn(move || {
+        drop(point.begin_append());
+        point.sync(lsn)
+    })
+}
+
 /// An append of the frame of `lsn`, begun and ended.
 fn append(point: &SyncPoint, lsn: u64) {
     let _appending = point.begin_append();
@@ -126,7 +135,7 @@ fn a_caller_is_released_only_by_a_sync_that_began_after_its_write() {
     // Written while the first sync runs: that sync proves nothing about it.
     point.wrote(2);
     let second = spawn_sync(&point, 2);
-    until(&point, |p| p.waiting.contains(&2));
+    until(&point, |p| p.waiting.iter().any(|w| w.lsn == 2));
     file.allow(1, false);
     first.join().unwrap().unwrap();
     while file.begun() < 2 && !second.is_finished() {
@@ -200,12 +209,12 @@ fn a_leader_waits_for_as_many_appends_as_the_last_sync_released_callers() {
     // A spin that never runs out here: the leader waits for the callers to come back.
     let (file, point) = gated_spinning(Duration::from_secs(3600));
     point.wrote(1);
-    let first = spawn_sync(&point, 1);
+    let first = spawn_writer_sync(&point, 1);
     while file.begun() < 1 {
         thread::yield_now();
     }
-    let second = spawn_sync(&point, 1);
-    until(&point, |p| p.waiting.contains(&1));
+    let second = spawn_writer_sync(&point, 1);
+    until(&point, |p| p.waiting.iter().any(|w| w.lsn == 1));
     file.allow(2, false);
     first.join().unwrap().unwrap();
     second.join().unwrap().unwrap();
@@ -224,6 +233,18 @@ fn a_leader_waits_for_as_many_appends_as_the_last_sync_released_callers() {
     leader.join().unwrap().unwrap();
     last.join().unwrap().unwrap();
     assert_eq!((file.begun(), point.synced()), (2, 3), "one sync for both");
+}
+
+#[test]
+fn a_caller_that_did_not_append_is_not_expected_back() {
+    let (file, point) = gated();
+    file.allow(u64::MAX, false);
+    append(&point, 1);
+    // The background syncer's way: it syncs what others wrote.
+    spawn_sync(&point, 1).join().unwrap().unwrap();
+    assert_eq!(point.synced(), 1);
+    let expected = lock(&point.progress).expected;
+    assert_eq!(expected, point.begun.load(Ordering::SeqCst));
 }
 
 #[test]
