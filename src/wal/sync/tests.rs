@@ -78,8 +78,14 @@ fn unused() -> io::Error {
 
 /// A sync point over a fresh gated file, everything up to Lsn 0 durable.
 fn gated() -> (Arc<GatedFile>, Arc<SyncPoint>) {
+    gated_spinning(GATHER_SPIN)
+}
+
+/// As [`gated`], with leaders spinning at most `spin` for released callers to come back.
+fn gated_spinning(spin: Duration) -> (Arc<GatedFile>, Arc<SyncPoint>) {
     let file = Arc::new(GatedFile::default());
-    let point = SyncPoint::new(0, Arc::clone(&file) as Arc<dyn File>, "gated.wal".into());
+    let mut point = SyncPoint::new(0, Arc::clone(&file) as Arc<dyn File>, "gated.wal".into());
+    point.spin = spin;
     (file, Arc::new(point))
 }
 
@@ -95,14 +101,26 @@ fn until(point: &SyncPoint, reached: impl Fn(&Progress) -> bool) {
     }
 }
 
-/// Spins until the leader either gathers or begins its sync.
-fn until_gathering_or_synced(point: &SyncPoint, file: &GatedFile) {
-    while !lock(&point.progress).awaiting_departures
-        && point.goal.load(Ordering::SeqCst) == NO_GOAL
-        && file.begun() == 0
-    {
+/// Yields many times, giving any other thread every chance to act.
+fn give_every_chance() {
+    for _ in 0..10_000 {
         thread::yield_now();
     }
+}
+
+/// A writer's sync: it begins and ends an append (of nothing new) first.
+fn spawn_writer_sync(point: &Arc<SyncPoint>, lsn: u64) -> JoinHandle<Result<()>> {
+    let point = Arc::clone(point);
+    thread::spawn(move || {
+        drop(point.begin_append());
+        point.sync(lsn)
+    })
+}
+
+/// An append of the frame of `lsn`, begun and ended.
+fn append(point: &SyncPoint, lsn: u64) {
+    let _appending = point.begin_append();
+    point.wrote(lsn);
 }
 
 #[test]
@@ -117,7 +135,7 @@ fn a_caller_is_released_only_by_a_sync_that_began_after_its_write() {
     // Written while the first sync runs: that sync proves nothing about it.
     point.wrote(2);
     let second = spawn_sync(&point, 2);
-    until(&point, |p| p.waiting.contains(&2));
+    until(&point, |p| p.waiting.iter().any(|w| w.lsn == 2));
     file.allow(1, false);
     first.join().unwrap().unwrap();
     while file.begun() < 2 && !second.is_finished() {
@@ -162,13 +180,18 @@ fn a_failed_sync_fails_its_leader_and_every_waiter_and_is_never_retried() {
 
 #[test]
 fn a_leader_lets_the_appends_under_way_end_and_its_sync_covers_them() {
-    let (file, point) = gated();
+    // No spin: the leader parks at once, waiting for the append under way only.
+    let (file, point) = gated_spinning(Duration::ZERO);
     point.wrote(1);
     let appending = point.begin_append();
     let leader = spawn_sync(&point, 1);
-    until_gathering_or_synced(&point, &file);
-    // Begun after the leader arrived: not waited for, so a stream of appends cannot stall it.
+    while point.goal.load(Ordering::SeqCst) == NO_GOAL {
+        thread::yield_now();
+    }
+    // Begun after the leader fixed its goal: not waited for, so a stream of appends cannot
+    // stall it.
     let late = point.begin_append();
+    give_every_chance();
     assert_eq!(file.begun(), 0, "synced while an append was under way");
     point.wrote(2);
     drop(appending);
@@ -182,25 +205,56 @@ fn a_leader_lets_the_appends_under_way_end_and_its_sync_covers_them() {
 }
 
 #[test]
-fn a_leader_lets_the_callers_the_last_sync_released_leave_first() {
-    let (file, point) = gated();
+fn a_leader_waits_for_as_many_appends_as_the_last_sync_released_callers() {
+    // A spin that never runs out here: the leader waits for the callers to come back.
+    let (file, point) = gated_spinning(Duration::from_secs(3600));
     point.wrote(1);
-    // A caller the last sync (up to Lsn 0) released, not yet scheduled to leave.
-    lock(&point.progress).waiting.push(0);
-    let leader = spawn_sync(&point, 1);
-    until_gathering_or_synced(&point, &file);
-    assert_eq!(file.begun(), 0, "synced before a released caller left");
-    {
-        let mut progress = lock(&point.progress);
-        progress.waiting.clear();
-        point.gathered.notify_one();
-    }
+    let first = spawn_writer_sync(&point, 1);
     while file.begun() < 1 {
         thread::yield_now();
     }
-    file.allow(1, false);
+    let second = spawn_writer_sync(&point, 1);
+    until(&point, |p| p.waiting.iter().any(|w| w.lsn == 1));
+    file.allow(2, false);
+    first.join().unwrap().unwrap();
+    second.join().unwrap().unwrap();
+    // Two callers released: one is back with its append and leads; the other is not yet.
+    append(&point, 2);
+    let leader = spawn_sync(&point, 2);
+    until(&point, |p| p.leader);
+    give_every_chance();
+    assert_eq!(
+        file.begun(),
+        1,
+        "synced before the released callers came back"
+    );
+    append(&point, 3);
+    let last = spawn_sync(&point, 3);
     leader.join().unwrap().unwrap();
+    last.join().unwrap().unwrap();
+    assert_eq!((file.begun(), point.synced()), (2, 3), "one sync for both");
+}
+
+#[test]
+fn a_caller_that_did_not_append_is_not_expected_back() {
+    let (file, point) = gated();
+    file.allow(u64::MAX, false);
+    append(&point, 1);
+    // The background syncer's way: it syncs what others wrote.
+    spawn_sync(&point, 1).join().unwrap().unwrap();
     assert_eq!(point.synced(), 1);
+    let expected = lock(&point.progress).expected;
+    assert_eq!(expected, point.begun.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_leader_whose_spin_runs_out_syncs_without_the_callers_not_back() {
+    let (file, point) = gated_spinning(Duration::ZERO);
+    file.allow(u64::MAX, false);
+    point.wrote(1);
+    lock(&point.progress).expected = 2;
+    point.sync(1).unwrap();
+    assert_eq!((file.begun(), point.synced()), (1, 1));
 }
 
 #[test]
@@ -208,11 +262,12 @@ fn a_lone_caller_syncs_at_once_each_time() {
     let (file, point) = gated();
     file.allow(u64::MAX, false);
     for lsn in 1..=5 {
-        let _appending = point.begin_append();
-        point.wrote(lsn);
-        drop(_appending);
+        append(&point, lsn);
         point.sync(lsn).unwrap();
         assert_eq!((file.begun(), point.synced()), (lsn, lsn));
+        // It expects itself back only: its next append ends any spin at once.
+        let expected = lock(&point.progress).expected;
+        assert_eq!(expected, point.begun.load(Ordering::SeqCst) + 1);
     }
     // Nothing new: no sync.
     point.sync(5).unwrap();
@@ -236,17 +291,8 @@ fn a_sync_never_starts_while_another_of_the_log_runs() {
     }
     let leader = spawn_sync(&point, 1);
     until(&point, |p| p.leader);
-    while point.goal.load(Ordering::SeqCst) != NO_GOAL || lock(&point.progress).awaiting_departures
-    {
-        thread::yield_now();
-    }
-    // The leader is at its sync now. Give an overlapping one every chance to begin.
-    for _ in 0..10_000 {
-        if file.begun() > 1 {
-            break;
-        }
-        thread::yield_now();
-    }
+    // Nothing to gather: the leader goes to its sync. Give an overlapping one every chance.
+    give_every_chance();
     assert_eq!(file.begun(), 1, "two syncs of the log in flight at once");
     file.allow(1, true);
     assert!(matches!(seal.join().unwrap(), Err(Error::Io { .. })));
