@@ -1,6 +1,7 @@
 //! The background syncer behind [`Wal::on_durable`](crate::Wal::on_durable): callers leave a
-//! callback and an Lsn; one thread syncs (through the same group commit as [`Wal::sync`]
-//! (crate::Wal::sync)) and runs the callbacks in Lsn order once their frames are durable.
+//! callback and an Lsn; one thread syncs, through the same group commit as
+//! [`Wal::sync`](crate::Wal::sync), and runs the callbacks in Lsn order once their frames are
+//! durable.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
