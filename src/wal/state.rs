@@ -30,7 +30,10 @@ pub(crate) struct Slot {
     pub(crate) loc: Loc,
 }
 
-const _: () = assert!(size_of::<Slot>() == 32, "a slot grew: every entry pays for it");
+const _: () = assert!(
+    size_of::<Slot>() == 32,
+    "a slot grew: every entry pays for it"
+);
 
 impl Slot {
     /// The entry's [`Entry::size`].
