@@ -652,6 +652,9 @@ impl SimFile {
     }
 }
 
+/// A short write (ENOSPC) ends at a multiple of this many bytes of the file: a sector.
+const SHORT_WRITE_UNIT: u64 = 512;
+
 fn check_len(end: u64) -> io::Result<()> {
     if end > MAX_FILE_LEN {
         return Err(io::Error::from_raw_os_error(EFBIG));
@@ -679,8 +682,17 @@ impl File for SimFile {
             check_len(offset.saturating_add(buf.len() as u64))?;
             let written = match fault {
                 None => buf,
-                // A full file system takes part of the buffer before it refuses the rest.
-                Some(FaultError::NoSpace) => &buf[..buf.len() / 2],
+                // A full file system takes part of the buffer before it refuses the rest, whole
+                // pages at a time: Linux copies a write page by page and stops at the first
+                // page it cannot allocate. Here whole sectors, which tears no finer: at most
+                // half the buffer, ending at a 512-byte boundary of the file (maybe nothing).
+                Some(FaultError::NoSpace) => {
+                    let half_end = offset.saturating_add(buf.len() as u64 / 2);
+                    let cut =
+                        (half_end / SHORT_WRITE_UNIT * SHORT_WRITE_UNIT).saturating_sub(offset);
+                    buf.get(..usize::try_from(cut).unwrap_or(0))
+                        .unwrap_or_default()
+                }
                 Some(FaultError::Eio) => &[],
             };
             if !written.is_empty() {

@@ -170,11 +170,6 @@ struct Stopped {
     stop: Stop,
     /// The Lsn the first missing frame would have had.
     lost_lsn: u64,
-    /// Every sector of the bad frame holds bytes, so no power cut tore it: damage, unless it
-    /// is the seal of a rotation that never finished (a write of it failed, and so did the
-    /// undo), which holds nothing a caller was ever told about. The next segment tells: it
-    /// begins with the checkpoint of Lsn `lost_lsn + 1`.
-    written_whole: bool,
 }
 
 impl Stopped {
@@ -262,8 +257,7 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
         ..Replay::default()
     };
     load_in_order(fs, dir, seqs, options, |loaded| {
-        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
-        let Some(stopped) = &mut replay.stopped else {
+        let Some(stopped) = &replay.stopped else {
             return replay.segment(loaded);
         };
         // Past the end of the log: a rotation that never finished, unless it proves the stop
@@ -276,33 +270,23 @@ pub(crate) fn replay(fs: &dyn Fs, dir: &Path, options: &Options) -> Result<Optio
             unused_preparation,
             ..
         } = loaded;
-        if let Ok((h, mut frames)) = decoded {
-            let zeros_from = frames.zeros_from();
-            if find_proof(
+        if let Ok((h, frames)) = decoded
+            && find_proof(
                 &buf,
                 h.salt,
                 HEADER_LEN as u64,
                 stopped.lost_lsn,
-                zeros_from,
+                frames.zeros_from(),
             )
             .is_some()
-            {
-                return Err(stopped.damage());
-            }
-            let starts_after_seal = frames.next().is_some_and(|first| {
-                first.is_ok_and(|(_, frame)| {
-                    matches!(frame.record, Record::Checkpoint(_))
-                        && frame.lsn.checked_sub(1) == Some(stopped.lost_lsn)
-                })
-            });
-            if successor == Some(seq) && starts_after_seal {
-                stopped.written_whole = false;
-            }
+        {
+            return Err(stopped.damage());
         }
         // NB: an unused preparation is never used after a reopen (after a failed directory
         // sync in the same boot, its name may be one the disk never got). The tail's
         // successor is left in place, off the open path, for the next preparation to replace
         // by its rename; any other would leave a gap in the numbering: removed.
+        let successor = replay.scanned.last().map(|tail| tail.seq + 1);
         if !(unused_preparation && successor == Some(seq)) {
             leftovers.push(path);
         }
@@ -763,9 +747,8 @@ impl Replay {
                 path: path.clone(),
                 stop,
                 lost_lsn,
-                written_whole: !torn,
             };
-            if proven {
+            if proven || !torn {
                 return Err(stopped.damage());
             }
             self.stopped = Some(stopped);
@@ -853,9 +836,6 @@ impl Replay {
                 "sealed segment has no successor",
             ));
         };
-        if stopped.written_whole {
-            return Err(stopped.damage());
-        }
         let log = log.ok_or(Error::InvalidCall("a log has at least one checkpoint"))?;
         if log.has_missing() {
             let first = scanned.first().unwrap_or(&tail).path.clone();

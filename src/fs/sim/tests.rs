@@ -248,13 +248,28 @@ fn faults_fire_on_the_nth_call_of_their_kind_and_sticky_ones_stay() {
 }
 
 #[test]
-fn no_space_write_is_short() {
-    let fs = fresh();
-    let file = durable_file(&fs, "a", b"");
-    fs.inject(Fault::nth(OpKind::Write, 0, FaultError::NoSpace));
-    let err = file.write_all_at(&[4; 100], 0).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::StorageFull);
-    assert_eq!(fs.file_bytes(&path("a")).unwrap(), [4; 50]);
+fn no_space_write_is_short_by_whole_sectors() {
+    // (offset, length, bytes the write leaves in the file from `offset`)
+    let cases = [
+        (0, 2048, 1024),
+        (100, 2048, 924),
+        (0, 1000, 0),
+        (600, 300, 0),
+    ];
+    for (offset, len, kept) in cases {
+        let fs = fresh();
+        let file = durable_file(&fs, "a", b"");
+        fs.inject(Fault::nth(OpKind::Write, 0, FaultError::NoSpace));
+        let err = file.write_all_at(&vec![4; len], offset).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        let bytes = fs.file_bytes(&path("a")).unwrap();
+        let from = (offset as usize).min(bytes.len());
+        assert_eq!(
+            bytes[from..],
+            vec![4; kept][..],
+            "write of {len} at {offset}"
+        );
+    }
 }
 
 #[test]
