@@ -193,7 +193,7 @@ fn rename_durably(
 ///
 /// # Errors
 /// [`Error::Io`] naming `path` if a write fails.
-fn write_zeros(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
+pub(crate) fn write_zeros(file: &dyn File, path: &Path, range: Range<u64>) -> Result<()> {
     const CHUNK: u64 = 1 << 20;
     let zeros = vec![0u8; range.end.saturating_sub(range.start).min(CHUNK) as usize];
     let mut at = range.start;

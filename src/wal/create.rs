@@ -65,17 +65,19 @@ pub(crate) fn ensure_dir(
     let guard = lock(fs, &temp.join(LOCK_FILE))?;
     first_segment(fs, &temp, options)?;
     if let Err(source) = fs.rename(&temp, dir) {
-        // Another process created the log meanwhile: use it.
-        return if exists(fs, dir)? {
-            Ok(None)
-        } else {
-            Err(io_err(IoOp::Rename, &temp)(source))
-        };
+        if !exists(fs, dir)? {
+            return Err(io_err(IoOp::Rename, &temp)(source));
+        }
+        // Another process created the log meanwhile: use it, and leave no temp dir behind
+        // (best effort: the next creation removes one anyway).
+        drop(guard);
+        let _ = remove_leftover(fs, &temp);
+        return Ok(None);
     }
-    if let Err(source) = fs.sync_dir(&parent) {
+    if let Err(e) = segment::sync_dir(fs, &parent) {
         // NB: if this fails too, the error below still reaches the caller.
         let _ = fs.rename(dir, &temp);
-        return Err(io_err(IoOp::SyncDir, &parent)(source));
+        return Err(e);
     }
     Ok(Some(guard))
 }
@@ -143,8 +145,7 @@ fn create_dirs(fs: &dyn Fs, dir: &Path) -> Result<()> {
         .rev()
         .filter_map(|created| parent_of(created))
     {
-        fs.sync_dir(&parent)
-            .map_err(io_err(IoOp::SyncDir, &parent))?;
+        segment::sync_dir(fs, &parent)?;
     }
     Ok(())
 }

@@ -586,12 +586,7 @@ impl Replayed {
         // show zeros a failed sync never wrote): until the writer's next frame is durable, the
         // marker is what says the log ends here.
         let zero_end = torn_end.max(end.saturating_add(END_MARKER_LEN as u64).min(capacity));
-        if zero_end > end {
-            let len = usize::try_from(zero_end - end)
-                .map_err(|_| malformed(&path, end, "torn tail too long"))?;
-            file.write_all_at(&vec![0u8; len], end)
-                .map_err(io_err(IoOp::Write, &path))?;
-        }
+        segment::write_zeros(file.as_ref(), &path, end..zero_end)?;
         // What replay read may have been in the page cache only (a killed process, or a failed
         // sync, whose pages the rewrite above dirtied again): make it durable before anything
         // new is built on it.
@@ -600,7 +595,7 @@ impl Replayed {
             fs.remove_file(leftover)
                 .map_err(io_err(IoOp::Remove, leftover))?;
         }
-        fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+        segment::sync_dir(fs, dir)?;
         if options.use_mmap
             && let Some(tail) = files.get_mut(&seq)
         {
