@@ -396,7 +396,11 @@ impl Disk {
             return Err(io::ErrorKind::NotADirectory.into());
         }
         let moved = self.dirs.remove(from).ok_or_else(not_found)?;
-        self.dirs.insert(to.to_path_buf(), moved);
+        // NB: the empty directory replaced is kept, as a removed one is: a power cut may undo
+        // the rename, and the parent's entry then names it again.
+        if let Some(replaced) = self.dirs.insert(to.to_path_buf(), moved) {
+            self.detached.insert(replaced.ino, replaced);
+        }
         Ok(())
     }
 

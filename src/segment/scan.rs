@@ -530,6 +530,12 @@ mod tests {
             "the frame after the seal is not counted"
         );
         assert!(end < buf.len() as u64, "bytes follow the seal");
+        let last_byte = buf.iter().rposition(|&b| b != 0).unwrap() as u64;
+        assert_eq!(
+            decoded.zeros_from(),
+            last_byte + 1,
+            "what follows ends there"
+        );
         let at: Vec<u64> = decoded.map(|item| item.unwrap().0).collect();
         assert_eq!(at, [offsets[0], offsets[1], seal_at]);
     }

@@ -403,6 +403,27 @@ fn directory_rename_is_atomic_and_may_be_undone() {
     assert_parent_sync_keeps(&fs, &to);
 }
 
+/// A directory renamed over an empty one: where a power cut undoes the rename, the empty one
+/// is back, listed and listable, beside the one that moved.
+#[test]
+fn a_directory_renamed_over_an_empty_one_comes_back_when_the_rename_is_undone() {
+    let fs = fresh();
+    let (from, to) = (Path::new(DIR).join("tmp"), Path::new(DIR).join("log"));
+    fs.create_dir_all(&to).unwrap();
+    dir_with_synced_file(&fs, &from);
+    fs.sync_dir(Path::new(DIR)).unwrap();
+    fs.rename(&from, &to).unwrap();
+    let mut undone = 0;
+    for image in images(&fs) {
+        if image.file_bytes(&to.join("f")).is_err() {
+            assert_eq!(image.list_dir(Path::new(DIR)).unwrap(), ["log", "tmp"]);
+            assert_eq!(image.list_dir(&to).unwrap(), Vec::<String>::new());
+            undone += 1;
+        }
+    }
+    assert!(undone > 0, "no image undid the rename");
+}
+
 /// Only a directory without subdirectories moves, and only onto nothing or an empty one.
 #[test]
 fn directory_rename_refuses_what_the_model_cannot_undo() {
