@@ -53,7 +53,13 @@ fn append(c: &mut Criterion) {
             let mut log = None;
             let data = Bytes::from(common::payload(size as usize));
             group.bench_function(format!("wal/{mode}/{settings}"), |b| {
-                let log = log.get_or_insert_with(|| common::temp_log(Options::default()));
+                // NB: only the compacted mode recycles: the others write into new, zero-filled
+                // segments, even after `purge_all` between samples.
+                let mut options = Options::default();
+                if mode != "compacted" {
+                    options.recycle_segments = 0;
+                }
+                let log = log.get_or_insert_with(|| common::temp_log(options));
                 let writer = common::Writer::new(&log.wal, data.clone());
                 let segment_size = Options::default().segment_size;
                 let mut compactor =
