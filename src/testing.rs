@@ -50,3 +50,13 @@ pub fn encode_header(header: &Header) -> Vec<u8> {
 pub fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     Header::decode(bytes)
 }
+
+/// Waits until `wal`'s background preparation of its next segment, if one is under way, has
+/// finished (renamed into place and synced), keeping the prepared segment for the next
+/// rotation.
+///
+/// # Errors
+/// The preparation's error, if it failed (it is started again).
+pub fn settle_preparation(wal: &crate::Wal) -> crate::Result<()> {
+    wal.settle_preparation()
+}

@@ -516,14 +516,17 @@ fn real_kernel_data_sync_failure_poisons() {
     let dir = rig.log_dir();
     let acked = 40;
     let (wal, _) = raftwal::Wal::open(&dir, kernel_options()).expect("open on ext4");
-    for index in 1..=acked {
+    for index in 1..acked {
         wal.append_sync(&kernel_batch(index))
             .expect("room on the device");
     }
-    // Dropping waits for the next segment's preparation; the reopen keeps it, so no write but
-    // the log's own goes to the device while it fails.
     drop(wal);
+    // NB: a reopened log prepares its next segment from its first write on; that preparation
+    // finishes before the device fails, so that only the log's own data sync meets it.
     let (wal, _) = raftwal::Wal::open(&dir, kernel_options()).expect("reopen on ext4");
+    wal.append_sync(&kernel_batch(acked))
+        .expect("room on the device");
+    raftwal::testing::settle_preparation(&wal).expect("the next segment is prepared");
     let active = dir.join("0000000000000001.wal");
     let cut = rig.fail_writes_from(&active);
     let failed = wal.append_sync(&kernel_batch(acked + 1));

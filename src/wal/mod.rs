@@ -398,6 +398,13 @@ impl Wal {
         self.sync(proof)
     }
 
+    /// Waits until the next segment's preparation under way, if any, has finished: a test can
+    /// then fail the device under the log without the preparation failing first.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn settle_preparation(&self) -> Result<()> {
+        lock(&self.writer).settle_preparation(&self.ctx)
+    }
+
     /// The first index readable through [`Wal::entries`] (`last_index + 1` when empty).
     pub fn first_index(&self) -> u64 {
         self.read_side().log.first_index()

@@ -335,6 +335,18 @@ impl Writer {
         Ok(())
     }
 
+    /// Waits for the background preparation under way, if any, and keeps what it prepared.
+    ///
+    /// # Errors
+    /// As [`Writer::rotate`] when the preparation failed (it is started again).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn settle_preparation(&mut self, ctx: &Ctx) -> Result<()> {
+        if self.next.is_some() {
+            self.prepared = Some(self.join_preparation(ctx)?);
+        }
+        Ok(())
+    }
+
     /// Waits for the background preparation, so no thread outlives the log.
     pub(crate) fn finish_preparing(&mut self) {
         if let Some(handle) = self.next.take() {
