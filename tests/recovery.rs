@@ -74,14 +74,7 @@ fn used_segments(dir: &Path) -> Vec<SegmentDump> {
 
 /// The last batch frame of the log: (file, offset, length).
 fn last_batch(dir: &Path) -> (PathBuf, u64, u64) {
-    let seg = used_segments(dir).pop().unwrap();
-    let rec = seg
-        .records
-        .iter()
-        .rev()
-        .find(|r| matches!(r.what, What::Batch { .. }))
-        .unwrap();
-    (seg.path, rec.offset, rec.len)
+    tail_batches(dir).pop().unwrap()
 }
 
 fn assert_corrupt(dir: &Path, o: &Options, file: &Path, at: u64) {
@@ -356,13 +349,9 @@ fn copy_log(dir: &Path) -> tempfile::TempDir {
 /// Is the segment the log writes to a recycled one? Reads the newest segment with a header
 /// (the prepared one after it has none yet) while the log runs, so files may come and go.
 fn writing_into_recycled(dir: &Path) -> bool {
-    let header = files(dir, "wal")
-        .iter()
-        .rev()
-        .filter_map(|p| std::fs::read(p).ok())
-        .find(|bytes| bytes.starts_with(b"RAFTWAL\0"));
-    // Byte 10 holds the header flags; bit 0 is "recycled" (docs/format.md).
-    header.is_some_and(|h| h.get(10) == Some(&1))
+    let segments = inspect::dump(dir).unwrap();
+    let newest = segments.iter().rev().find_map(|s| s.header.as_ref().ok());
+    newest.is_some_and(|h| h.recycled)
 }
 
 /// Appends entries `from..` of `size` bytes, one synced batch each, compacting right behind
@@ -601,9 +590,14 @@ fn entries_a_reader_holds_keep_their_bytes_when_their_segment_is_purged() {
     // Slices of segment 1's map: its file must not be written over while they live.
     let held = wal.entries(1, 6, u64::MAX).unwrap();
     assert_eq!(held, (1..=5).map(|i| entry(i, 1000)).collect::<Vec<_>>());
+    // A second name for segment 1's file: whether the log removed the file or reused it
+    // under another name shows in its link count.
+    let witness = tmp.path().join("witness");
+    std::fs::hard_link(segment_path(dir, 1), &witness).unwrap();
     compact_until_recycled(&wal, 31, 1000, 40);
     assert_eq!(held, (1..=5).map(|i| entry(i, 1000)).collect::<Vec<_>>());
-    assert!(!dir.join(format!("{:016x}.free", 1)).exists());
+    let links = std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&witness).unwrap());
+    assert_eq!(links, 1, "segment 1's file was removed, not recycled");
 }
 
 /// Free files left by a closed log are removed at the next open, whatever their size (their

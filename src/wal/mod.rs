@@ -449,12 +449,12 @@ impl Wal {
                             Some((s, file)) if s == seg => file,
                             _ => segment.insert((seg, read.files.get(&seg))).1,
                         };
-                        let range = usize::try_from(offset)
+                        let bytes = usize::try_from(offset)
                             .ok()
                             .and_then(|at| Some(at..at.checked_add(len as usize)?));
-                        let mapped = file.and_then(|f| Some((f.map.as_ref()?, range?)));
+                        let mapped = file.and_then(|f| Some((f.map.as_ref()?, bytes?)));
                         match mapped {
-                            Some((map, range)) if range.end <= map.len() => map.slice(range),
+                            Some((map, bytes)) if bytes.end <= map.len() => map.slice(bytes),
                             _ => {
                                 reads.push(PendingRead {
                                     at: out.len(),
