@@ -316,6 +316,18 @@ fn a_new_log_directory_appears_whole_or_not_at_all() {
                         names.iter().any(|n| n == "0000000000000001.wal"),
                         "{at}: {names:?}"
                     );
+                    // Whole before open could repair anything: a header and its checkpoint.
+                    let dump = raftwal::inspect::dump_with_fs(&image, dir).expect("dump");
+                    let first = dump.first().unwrap_or_else(|| panic!("{at}: no segment"));
+                    assert!(first.header.is_ok(), "{at}: {:?}", first.header);
+                    assert!(
+                        matches!(
+                            first.records.first().map(|r| &r.what),
+                            Some(raftwal::inspect::What::Checkpoint { .. })
+                        ),
+                        "{at}: {:?}",
+                        first.records
+                    );
                     whole += 1;
                 }
                 Err(e) => panic!("{at}: {e}"),
