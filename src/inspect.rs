@@ -204,9 +204,9 @@ fn dump_segment(fs: &dyn Fs, path: &Path) -> Result<SegmentDump> {
                     (None, 0) => End::Clean {
                         offset: stop.offset,
                     },
-                    (_, trailing) => End::Stopped {
+                    (error, trailing) => End::Stopped {
                         offset: stop.offset,
-                        error: stop.error,
+                        error,
                         trailing,
                     },
                 };
