@@ -63,10 +63,20 @@ fn flip(path: &Path, offset: u64) {
     write_file(path, offset, &[byte ^ 0x40]);
 }
 
+/// [`inspect::dump`] of `dir`, which a running log may be changing: a segment listed may be
+/// retired (renamed to a free file) before it is read, and is then listed no more.
+fn dump_live(dir: &Path) -> Vec<SegmentDump> {
+    loop {
+        match inspect::dump(dir) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            dumped => return dumped.unwrap(),
+        }
+    }
+}
+
 /// The segments that hold frames beyond their checkpoint.
 fn used_segments(dir: &Path) -> Vec<SegmentDump> {
-    inspect::dump(dir)
-        .unwrap()
+    dump_live(dir)
         .into_iter()
         .filter(|s| s.records.len() > 1)
         .collect()
@@ -347,9 +357,9 @@ fn copy_log(dir: &Path) -> tempfile::TempDir {
 }
 
 /// Is the segment the log writes to a recycled one? Reads the newest segment with a header
-/// (the prepared one after it has none yet) while the log runs, so files may come and go.
+/// (the prepared one after it has none yet) while the log runs.
 fn writing_into_recycled(dir: &Path) -> bool {
-    let segments = inspect::dump(dir).unwrap();
+    let segments = dump_live(dir);
     let newest = segments.iter().rev().find_map(|s| s.header.as_ref().ok());
     newest.is_some_and(|h| h.recycled)
 }
