@@ -14,7 +14,7 @@ mod sync;
 mod writer;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -546,10 +546,11 @@ impl Wal {
             return Ok(Lsn(writer.next_lsn - 1));
         }
         let len = writer.encode(&self.ctx, record)?;
+        let mut released = VecDeque::new();
         if writer.must_rotate(len) {
             let rotation = writer.rotate(&self.ctx, &read.log, len)?;
             drop(read);
-            self.follow_rotation(rotation);
+            released = self.follow_rotation(rotation);
             writer.encode(&self.ctx, record)?;
         } else {
             drop(read);
@@ -567,11 +568,14 @@ impl Wal {
         if compacted != compacted_before {
             self.release_segments(&mut writer, compacted, Lsn(written.lsn));
         }
+        drop(writer);
+        drop(released);
         Ok(Lsn(written.lsn))
     }
 
-    /// Points the read side at the sealed segment's final bytes and the new active one.
-    fn follow_rotation(&self, rotation: Rotation) {
+    /// Points the read side at the sealed segment's final bytes and the new active one, and
+    /// returns the payloads it held of the sealed segment, to be dropped outside the locks.
+    fn follow_rotation(&self, rotation: Rotation) -> VecDeque<Bytes> {
         let map = if self.ctx.options.use_mmap {
             let file = rotation.sealed_file.as_ref();
             segment::read_prefix(file, &rotation.sealed_path, rotation.sealed_len, true).ok()
@@ -592,7 +596,7 @@ impl Wal {
             },
         );
         // Every payload held is in the sealed segment, mapped or read from its file now.
-        read.log.release_payloads();
+        read.log.release_payloads()
     }
 
     /// Forgets the segments a compaction to `compacted` made unnecessary and retires them once

@@ -167,9 +167,11 @@ impl LogState {
     }
 
     /// Lets go of the payloads held in memory: their segment is mapped now, or readable only
-    /// from its file.
-    pub(crate) fn release_payloads(&mut self) {
-        self.fresh = VecDeque::new();
+    /// from its file. Returns them, for the caller to drop once it holds no lock: a
+    /// segment's worth of payloads takes milliseconds to free.
+    #[must_use = "dropping the payloads under a lock stalls readers and writers"]
+    pub(crate) fn release_payloads(&mut self) -> VecDeque<Bytes> {
+        std::mem::take(&mut self.fresh)
     }
 
     /// True if some entry's payload is known only to a purged segment.
@@ -635,7 +637,11 @@ mod tests {
         append(&mut log, 1..=3, 1);
         assert_eq!(held(&log, 1), [Some(1), Some(2), Some(3)]);
         assert_eq!(held(&log, 3), [Some(3)]);
-        log.release_payloads();
+        assert_eq!(
+            log.release_payloads().len(),
+            3,
+            "the payloads held are handed back"
+        );
         append(&mut log, 4..=6, 1);
         assert_eq!(held(&log, 2), [None, None, Some(4), Some(5), Some(6)]);
         // A follower's overwrite of entries 5 and 6, then of the released entry 3.
