@@ -65,6 +65,11 @@ pub trait File: Debug + Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Writes all of `buf` at `offset`, extending the file if needed.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Writes `parts`, one after another, at `offset`: the same bytes as [`File::write_all_at`]
+    /// of their concatenation, without making it. The default makes it.
+    fn write_all_gathered_at(&self, parts: &[&[u8]], offset: u64) -> io::Result<()> {
+        self.write_all_at(&parts.concat(), offset)
+    }
     /// Makes the file's data (and the metadata needed to read it back) durable: `fdatasync`.
     fn sync_data(&self) -> io::Result<()>;
     /// The current length in bytes.

@@ -148,6 +148,15 @@ pub enum Record<'a> {
 }
 
 impl Record<'_> {
+    /// The entries whose payloads [`Payloads::Apart`] leaves out: a batch's; none for other
+    /// records.
+    pub(crate) fn payloads(&self) -> &[Entry] {
+        match self {
+            Self::Batch(batch) => &batch.entries,
+            _ => &[],
+        }
+    }
+
     /// The type tag written for this record.
     pub fn kind(&self) -> Kind {
         match self {
@@ -210,9 +219,16 @@ pub(crate) const fn frame_len(body_len: usize) -> u64 {
 
 /// CRC-32 of `salt` followed by `bytes`: binds a checksum to its segment.
 fn checksum(salt: u64, bytes: &[u8]) -> u32 {
+    checksum_parts(salt, [bytes])
+}
+
+/// [`checksum`] of the concatenation of `parts`.
+fn checksum_parts<'a>(salt: u64, parts: impl IntoIterator<Item = &'a [u8]>) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&salt.to_le_bytes());
-    hasher.update(bytes);
+    for part in parts {
+        hasher.update(part);
+    }
     hasher.finalize()
 }
 
@@ -244,6 +260,33 @@ pub(crate) fn encode(
     synced_lsn: u64,
     record: &Record<'_>,
 ) -> Result<Encoded, DecodeError> {
+    encode_with(out, salt, lsn, synced_lsn, record, Payloads::Copied)
+}
+
+/// Where a batch's payloads go while its frame is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Payloads {
+    /// Into the output, which then holds the whole frame.
+    Copied,
+    /// Nowhere: the frame is the output up to [`Encoded::payloads_at`] (from where the frame
+    /// starts), then the payloads of [`Record::payloads`] in order, then the rest of the output
+    /// (the padding). Written that way, the payloads go from the caller's buffers to the file
+    /// without a copy.
+    Apart,
+}
+
+/// [`encode`], with a batch's `payloads` copied into `out` or left apart.
+///
+/// # Errors
+/// As [`encode`].
+pub(crate) fn encode_with(
+    out: &mut Vec<u8>,
+    salt: u64,
+    lsn: u64,
+    synced_lsn: u64,
+    record: &Record<'_>,
+    payloads: Payloads,
+) -> Result<Encoded, DecodeError> {
     check_proof(lsn, synced_lsn)?;
     let start = out.len();
     out.resize(start + FRAME_HEADER_LEN, 0);
@@ -254,7 +297,12 @@ pub(crate) fn encode(
         synced_lsn,
         kind: record.kind(),
     };
-    let encoded = encode_body(out, record).and_then(|payloads| frame.finish(out, payloads));
+    let apart = match payloads {
+        Payloads::Copied => &[],
+        Payloads::Apart => record.payloads(),
+    };
+    let encoded = encode_body(out, record, payloads)
+        .and_then(|payloads_at| frame.finish(out, payloads_at, apart));
     if encoded.is_err() {
         out.truncate(start);
     }
@@ -271,15 +319,28 @@ struct FrameStart {
 }
 
 impl FrameStart {
-    /// Pads the body that `out` ends with and writes the header in front of it. `payloads` is
-    /// where in `out` a batch's payloads begin (0 for other records).
-    fn finish(&self, out: &mut Vec<u8>, payloads: usize) -> Result<Encoded, DecodeError> {
+    /// Pads the body and writes the header in front of it. The body is what `out` ends with,
+    /// then the payloads of `apart` (left out of `out`); `payloads` is where in `out` a
+    /// batch's payloads begin (0 for other records).
+    fn finish(
+        &self,
+        out: &mut Vec<u8>,
+        payloads: usize,
+        apart: &[Entry],
+    ) -> Result<Encoded, DecodeError> {
         let body_start = self.start + FRAME_HEADER_LEN;
         let body = out.get(body_start..).unwrap_or_default();
-        let body_len = len_u32(body.len())?;
-        let body_crc = checksum(self.salt, body);
+        let apart_len = apart
+            .iter()
+            .map(|e| e.data.len())
+            .fold(0, usize::saturating_add);
+        let body_len = len_u32(body.len().saturating_add(apart_len))?;
+        let body_crc = checksum_parts(
+            self.salt,
+            std::iter::once(body).chain(apart.iter().map(|e| &e.data[..])),
+        );
         let len = frame_len(body_len as usize);
-        out.resize(self.start + len as usize, 0);
+        out.resize(self.start + len as usize - apart_len, 0);
 
         let mut header = [0u8; FRAME_HEADER_LEN];
         put(&mut header, BODY_CRC_OFFSET, &body_crc.to_le_bytes());
@@ -317,9 +378,13 @@ fn put(dst: &mut [u8], at: usize, src: &[u8]) {
     }
 }
 
-/// Appends the body of `record`; returns where a batch's payloads begin in `out` (0 for other
-/// records).
-fn encode_body(out: &mut Vec<u8>, record: &Record<'_>) -> Result<usize, DecodeError> {
+/// Appends the body of `record`, a batch's payloads only if they are to be `Copied`; returns
+/// where a batch's payloads begin in `out` (0 for other records).
+fn encode_body(
+    out: &mut Vec<u8>,
+    record: &Record<'_>,
+    payloads_go: Payloads,
+) -> Result<usize, DecodeError> {
     let mut payloads = 0;
     match record {
         Record::Checkpoint(c) => {
@@ -352,8 +417,10 @@ fn encode_body(out: &mut Vec<u8>, record: &Record<'_>) -> Result<usize, DecodeEr
                 out.put_u32_le(len_u32(entry.data.len())?);
             }
             payloads = out.len();
-            for entry in &batch.entries {
-                out.put_slice(&entry.data);
+            if payloads_go == Payloads::Copied {
+                for entry in &batch.entries {
+                    out.put_slice(&entry.data);
+                }
             }
         }
         Record::Truncate { after } => out.put_u64_le(*after),

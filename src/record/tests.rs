@@ -84,6 +84,24 @@ fn batch_payloads_are_where_encode_says() {
     assert_eq!(&out[24 + at..24 + at + 11], b"firstsecond");
 }
 
+/// A frame encoded with its payloads apart, written as the log writes it (the encoding up to
+/// `payloads_at`, the payloads, the rest), is byte for byte the frame `encode` makes.
+#[test]
+fn a_frame_with_its_payloads_apart_is_the_same_frame() {
+    for (k, record) in sample_records().iter().enumerate() {
+        let mut apart = vec![0xAA; 24]; // frames need not start at offset 0 of the buffer
+        let layout = encode_with(&mut apart, SALT, 5, 4, record, Payloads::Apart).unwrap();
+        let at = 24 + layout.payloads_at as usize;
+        let mut frame = apart[24..at].to_vec();
+        for entry in record.payloads() {
+            frame.extend_from_slice(&entry.data);
+        }
+        frame.extend_from_slice(&apart[at..]);
+        assert_eq!(frame, encoded(record, 5), "record {k}");
+        assert_eq!(layout.len, frame.len() as u64, "record {k}");
+    }
+}
+
 #[test]
 fn every_flipped_bit_is_caught() {
     for record in sample_records().into_iter().take(4) {

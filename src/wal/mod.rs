@@ -1,8 +1,9 @@
 //! The log on disk: a directory of segments holding one sequence of frames, an in-memory index
 //! of every retained entry, group commit, and recovery.
 //!
-//! Writes serialise on one writer; each becomes one frame written with one `pwrite`, visible to
-//! readers as soon as it returns and durable once a [`Wal::sync`] covers its [`Lsn`]. Readers
+//! Writes serialise on one writer; each becomes one frame written with one `pwrite` (a
+//! `pwritev` from the caller's buffers when its payloads are large), visible to readers as soon
+//! as it returns and durable once a [`Wal::sync`] covers its [`Lsn`]. Readers
 //! take a read lock only long enough to find where entries are, so they never wait for a sync
 //! or a disk read of another caller.
 
@@ -240,7 +241,8 @@ impl Wal {
         Ok((wal, found.report))
     }
 
-    /// Validates and writes `batch` as one frame (one `pwrite`); readable at once, durable
+    /// Validates and writes `batch` as one frame (one `pwrite`, or a `pwritev` of its payloads
+    /// where they lie when they average 4 KiB or more); readable at once, durable
     /// after [`Wal::sync`] of the returned Lsn. An empty batch writes nothing and returns the
     /// latest Lsn.
     ///
@@ -555,7 +557,7 @@ impl Wal {
         } else {
             drop(read);
         }
-        let written = writer.write(&self.ctx)?;
+        let written = writer.write(&self.ctx, record)?;
         let mut read = self.write_side();
         let compacted_before = read.log.compacted();
         if !apply(&mut read.log, &written) {

@@ -11,7 +11,7 @@ use super::state::LogState;
 use super::sync::SyncPoint;
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{File, Fs};
-use crate::record::{self, Encoded, Record};
+use crate::record::{self, Encoded, Payloads, Record};
 use crate::segment::{self, HEADER_LEN, Header, Pool, Prepared, io_err};
 use crate::wal::Options;
 
@@ -86,10 +86,13 @@ pub(crate) struct Writer {
     pub(crate) active: Active,
     /// The Lsn the next frame gets. Invariant: every frame below it is written.
     pub(crate) next_lsn: u64,
-    /// The encoded frame about to be written, followed by its end marker (reused between
-    /// writes), and the frame's layout.
+    /// The frame about to be written, followed by its end marker (reused between writes); and
+    /// the frame's layout.
     buf: Vec<u8>,
     encoded: Encoded,
+    /// Whether `buf` holds the frame's payloads or leaves them to be written from the record's
+    /// own buffers.
+    payloads: Payloads,
     /// The next segment, being prepared by a background thread...
     next: Option<Preparing>,
     /// ...or ready for use.
@@ -98,11 +101,29 @@ pub(crate) struct Writer {
     pub(crate) segments: VecDeque<SegmentInfo>,
 }
 
+/// Mean payload size from which a batch's payloads are written from the caller's buffers, one
+/// `pwritev` slice each, instead of being copied into the frame. Below it the kernel's work
+/// per slice costs more than the copy: in a log-only loop, 256 x 1 KiB per batch took 15 us
+/// longer gathered, and 256 x 16 KiB about 390 us less (of 2.9 ms).
+const GATHER_FROM: u64 = 4096;
+
 /// Bytes the seal frame takes: kept free at the end of every segment.
 const SEAL_LEN: u64 = record::frame_len(16);
 
 // The last frame's end marker lies where the seal goes, so room for the seal is room for it.
 const _: () = assert!(record::END_MARKER_LEN as u64 <= SEAL_LEN);
+
+/// How a frame of `record` holds its payloads: apart, to be written from the caller's buffers,
+/// when they average [`GATHER_FROM`] bytes or more.
+fn payloads_of(record: &Record<'_>) -> Payloads {
+    let entries = record.payloads();
+    let bytes: u64 = entries.iter().map(|e| e.data.len() as u64).sum();
+    if !entries.is_empty() && bytes >= GATHER_FROM * entries.len() as u64 {
+        Payloads::Apart
+    } else {
+        Payloads::Copied
+    }
+}
 
 /// Appends the end marker to the frame just encoded into `buf`: zeros where the next frame
 /// will begin, written with the frame, so that its stop reads as zeros even over stale bytes.
@@ -120,6 +141,7 @@ impl Writer {
             next_lsn,
             buf: Vec::new(),
             encoded: Encoded::default(),
+            payloads: Payloads::Copied,
             next: None,
             prepared: None,
             segments,
@@ -127,7 +149,8 @@ impl Writer {
     }
 
     /// Encodes `record` as the next frame, with its end marker; returns the frame's length
-    /// (the marker is no part of it).
+    /// (the marker is no part of it). Payloads of [`GATHER_FROM`] bytes on average are left
+    /// where they are, to be written from there.
     ///
     /// # Errors
     /// [`Error::InvalidCall`] if it is too long for the format.
@@ -138,7 +161,9 @@ impl Writer {
         self.buf.clear();
         let lsn = self.next_lsn;
         let synced = ctx.sync.synced();
-        self.encoded = record::encode(&mut self.buf, self.active.salt, lsn, synced, record)
+        self.payloads = payloads_of(record);
+        let salt = self.active.salt;
+        self.encoded = record::encode_with(&mut self.buf, salt, lsn, synced, record, self.payloads)
             .map_err(|_| Error::InvalidCall("a record must encode to less than 4 GiB"))?;
         end_marker(&mut self.buf);
         Ok(self.encoded.len)
@@ -150,15 +175,31 @@ impl Writer {
         self.active.offset + len + SEAL_LEN > self.active.capacity
     }
 
-    /// Writes the encoded frame and its end marker.
+    /// Writes the frame last encoded, from `record` (the one given to [`Writer::encode`]), and
+    /// its end marker; payloads left apart go between the encoding's two parts, in one
+    /// gathered write.
     ///
     /// # Errors
     /// [`Error::Io`] if the write fails (ENOSPC included): the frame's space is zeroed again
     /// and synced, and the log stays usable; if even that fails, the log is poisoned.
-    pub(crate) fn write(&mut self, ctx: &Ctx) -> Result<Written> {
+    pub(crate) fn write(&mut self, ctx: &Ctx, record: &Record<'_>) -> Result<Written> {
         let offset = self.active.offset;
         let encoded = self.encoded;
-        write_or_undo(ctx, &self.active, &self.buf, offset)?;
+        let parts: Vec<&[u8]> = match self.payloads {
+            Payloads::Copied => vec![&self.buf],
+            Payloads::Apart => {
+                // NB: the encoding reaches past its payloads' place, so `at` is in bounds.
+                let at =
+                    usize::try_from(encoded.payloads_at).map_or(0, |at| at.min(self.buf.len()));
+                let (head, tail) = self.buf.split_at(at);
+                let payloads = record.payloads().iter().map(|e| &e.data[..]);
+                std::iter::once(head)
+                    .chain(payloads)
+                    .chain(std::iter::once(tail))
+                    .collect()
+            }
+        };
+        write_or_undo(ctx, &self.active, &parts, offset)?;
         let lsn = self.next_lsn;
         self.active.offset += encoded.len;
         self.next_lsn += 1;
@@ -250,7 +291,7 @@ impl Writer {
             .map_err(|_| Error::InvalidCall("a seal always fits"))?;
         let old = &self.active;
         let sealed_len = old.offset + self.buf.len() as u64;
-        write_or_undo(ctx, old, &self.buf, old.offset)
+        write_or_undo(ctx, old, &[&self.buf], old.offset)
             .and_then(|()| {
                 old.file
                     .set_len(sealed_len)
@@ -355,19 +396,19 @@ impl Writer {
     }
 }
 
-/// Writes `bytes` at `offset` of `segment`. If that fails, zeroes the range again and syncs,
-/// poisoning the log if even that fails.
+/// Writes `parts`, one after another, at `offset` of `segment`. If that fails, zeroes the range
+/// again and syncs, poisoning the log if even that fails.
 ///
 /// NB: the next frame goes to the same offset. Until the zeros are durable, a power cut could
 /// mix its sectors with the failed write's, which would read as damage, not a torn write.
 ///
 /// # Errors
 /// [`Error::Io`] of the failed write.
-fn write_or_undo(ctx: &Ctx, segment: &Active, bytes: &[u8], offset: u64) -> Result<()> {
-    let Err(source) = segment.file.write_all_at(bytes, offset) else {
+fn write_or_undo(ctx: &Ctx, segment: &Active, parts: &[&[u8]], offset: u64) -> Result<()> {
+    let Err(source) = segment.file.write_all_gathered_at(parts, offset) else {
         return Ok(());
     };
-    let zeros = vec![0u8; bytes.len()];
+    let zeros = vec![0u8; parts.iter().map(|part| part.len()).sum()];
     // NB: a failed undo poisons the log (`sync_data` does so itself); the error to report is
     // the write's own.
     match segment.file.write_all_at(&zeros, offset) {
