@@ -18,6 +18,7 @@ pub use crate::record::{Checkpoint, Frame, Kind, Record};
 pub use crate::segment::Header;
 
 use crate::error::DecodeError;
+use crate::record::{self, Payloads};
 
 /// The frame of `record` under segment salt `salt`; `None` if a length exceeds the format's,
 /// or if `synced_lsn >= lsn` (a frame the decoder refuses).
@@ -26,7 +27,7 @@ use crate::error::DecodeError;
 /// every batch the log writes has: the format stores the first index only.
 pub fn encode_frame(salt: u64, lsn: u64, synced_lsn: u64, record: &Record<'_>) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    crate::record::encode(&mut out, salt, lsn, synced_lsn, record).ok()?;
+    record::encode(&mut out, salt, lsn, synced_lsn, record, Payloads::Copied).ok()?;
     Some(out)
 }
 

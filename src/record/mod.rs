@@ -210,6 +210,9 @@ pub(crate) struct Encoded {
     /// Offset, from the frame's start, of the first entry payload of a batch (payloads follow
     /// one another in entry order). Zero for other records.
     pub(crate) payloads_at: u64,
+    /// Whether the output holds the payloads or leaves them apart ([`Payloads::Apart`] only
+    /// when there were entries to leave out).
+    pub(crate) payloads: Payloads,
 }
 
 /// Bytes a frame with a `body_len` body occupies.
@@ -247,26 +250,11 @@ fn check_proof(lsn: u64, synced_lsn: u64) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Appends the frame of `record` to `out`.
-///
-/// # Errors
-/// [`DecodeError::BadLength`] if the body (or a conf state, or the entry count) is longer than
-/// its length field can say; [`DecodeError::Malformed`] if `synced_lsn >= lsn` (the decoder
-/// refuses such a frame). `out` is then unchanged.
-pub(crate) fn encode(
-    out: &mut Vec<u8>,
-    salt: u64,
-    lsn: u64,
-    synced_lsn: u64,
-    record: &Record<'_>,
-) -> Result<Encoded, DecodeError> {
-    encode_with(out, salt, lsn, synced_lsn, record, Payloads::Copied)
-}
-
 /// Where a batch's payloads go while its frame is encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Payloads {
     /// Into the output, which then holds the whole frame.
+    #[default]
     Copied,
     /// Nowhere: the frame is the output up to [`Encoded::payloads_at`] (from where the frame
     /// starts), then the payloads of [`Record::payloads`] in order, then the rest of the output
@@ -275,11 +263,13 @@ pub(crate) enum Payloads {
     Apart,
 }
 
-/// [`encode`], with a batch's `payloads` copied into `out` or left apart.
+/// Appends the frame of `record` to `out`, a batch's `payloads` copied into it or left apart.
 ///
 /// # Errors
-/// As [`encode`].
-pub(crate) fn encode_with(
+/// [`DecodeError::BadLength`] if the body (or a conf state, or the entry count) is longer than
+/// its length field can say; [`DecodeError::Malformed`] if `synced_lsn >= lsn` (the decoder
+/// refuses such a frame). `out` is then unchanged.
+pub(crate) fn encode(
     out: &mut Vec<u8>,
     salt: u64,
     lsn: u64,
@@ -356,7 +346,16 @@ impl FrameStart {
         put(&mut header, HEADER_CRC_OFFSET, &header_crc.to_le_bytes());
         put(out, self.start, &header);
         let payloads_at = payloads.saturating_sub(self.start) as u64;
-        Ok(Encoded { len, payloads_at })
+        let payloads = if apart.is_empty() {
+            Payloads::Copied
+        } else {
+            Payloads::Apart
+        };
+        Ok(Encoded {
+            len,
+            payloads_at,
+            payloads,
+        })
     }
 }
 

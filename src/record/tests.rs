@@ -50,7 +50,7 @@ fn sample_records() -> Vec<Record<'static>> {
 
 fn encoded(record: &Record<'_>, lsn: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    encode(&mut out, SALT, lsn, lsn - 1, record).unwrap();
+    encode(&mut out, SALT, lsn, lsn - 1, record, Payloads::Copied).unwrap();
     out
 }
 
@@ -80,7 +80,9 @@ fn batch_payloads_are_where_encode_says() {
         ..Batch::default()
     }));
     let mut out = vec![0xAA; 24]; // frames need not start at offset 0 of the buffer
-    let at = encode(&mut out, SALT, 1, 0, &record).unwrap().payloads_at as usize;
+    let at = encode(&mut out, SALT, 1, 0, &record, Payloads::Copied)
+        .unwrap()
+        .payloads_at as usize;
     assert_eq!(&out[24 + at..24 + at + 11], b"firstsecond");
 }
 
@@ -90,7 +92,7 @@ fn batch_payloads_are_where_encode_says() {
 fn a_frame_with_its_payloads_apart_is_the_same_frame() {
     for (k, record) in sample_records().iter().enumerate() {
         let mut apart = vec![0xAA; 24]; // frames need not start at offset 0 of the buffer
-        let layout = encode_with(&mut apart, SALT, 5, 4, record, Payloads::Apart).unwrap();
+        let layout = encode(&mut apart, SALT, 5, 4, record, Payloads::Apart).unwrap();
         let at = 24 + layout.payloads_at as usize;
         let mut frame = apart[24..at].to_vec();
         for entry in record.payloads() {
@@ -99,6 +101,8 @@ fn a_frame_with_its_payloads_apart_is_the_same_frame() {
         frame.extend_from_slice(&apart[at..]);
         assert_eq!(frame, encoded(record, 5), "record {k}");
         assert_eq!(layout.len, frame.len() as u64, "record {k}");
+        let left_out = layout.payloads == Payloads::Apart;
+        assert_eq!(left_out, !record.payloads().is_empty(), "record {k}");
     }
 }
 
@@ -190,7 +194,7 @@ fn encoder_refuses_a_proof_the_decoder_would_refuse() {
     ];
     for (lsn, synced_lsn, encodes) in cases {
         let mut out = vec![0xAB];
-        let result = encode(&mut out, SALT, lsn, synced_lsn, &record);
+        let result = encode(&mut out, SALT, lsn, synced_lsn, &record, Payloads::Copied);
         if encodes {
             assert!(result.is_ok(), "({lsn}, {synced_lsn}): {result:?}");
             let frame = decode(&Bytes::copy_from_slice(&out[1..]), SALT).unwrap();

@@ -431,7 +431,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::record::encode;
+    use crate::record::{Payloads, encode};
     use crate::{Entry, HardState};
 
     const SALT: u64 = 99;
@@ -456,6 +456,7 @@ mod tests {
                 lsn,
                 synced,
                 &Record::Batch(Cow::Owned(batch)),
+                Payloads::Copied,
             )
             .unwrap();
         }
@@ -517,7 +518,7 @@ mod tests {
             next_seq: 2,
             next_salt: 3,
         };
-        encode(&mut bytes, SALT, 3, 2, &seal).unwrap();
+        encode(&mut bytes, SALT, 3, 2, &seal, Payloads::Copied).unwrap();
         let end = bytes.len() as u64;
         let (after, _) = frames(&[(4, 3)]);
         bytes.extend_from_slice(&after);
@@ -551,7 +552,15 @@ mod tests {
             ..Batch::default()
         };
         let proof_at = bytes.len() as u64;
-        encode(&mut bytes, SALT, 3, 2, &Record::Batch(Cow::Owned(batch))).unwrap();
+        encode(
+            &mut bytes,
+            SALT,
+            3,
+            2,
+            &Record::Batch(Cow::Owned(batch)),
+            Payloads::Copied,
+        )
+        .unwrap();
         let proof_end = bytes.len() as u64;
         bytes.resize(bytes.len() + 4096, 0);
         bytes[offsets[1] as usize + 40] ^= 1;
@@ -610,7 +619,15 @@ mod tests {
                 entries: vec![Entry::new(lsn, 1, vec![0xee; 90])],
                 ..Batch::default()
             };
-            encode(&mut old, 7, lsn, 0, &Record::Batch(Cow::Owned(batch))).unwrap();
+            encode(
+                &mut old,
+                7,
+                lsn,
+                0,
+                &Record::Batch(Cow::Owned(batch)),
+                Payloads::Copied,
+            )
+            .unwrap();
         }
         let old_len = (old.len() as u64 - 16) / 6;
         let (new, offsets) = frames(&[(10, 9), (11, 10), (12, 11), (13, 11)]);
@@ -694,7 +711,15 @@ mod tests {
             entries: vec![Entry::new(1, 1, vec![9u8; 1100])],
             ..Batch::default()
         };
-        encode(&mut frame, SALT, 1, 0, &Record::Batch(Cow::Owned(batch))).unwrap();
+        encode(
+            &mut frame,
+            SALT,
+            1,
+            0,
+            &Record::Batch(Cow::Owned(batch)),
+            Payloads::Copied,
+        )
+        .unwrap();
         big[16..16 + frame.len()].copy_from_slice(&frame);
         let flipped = |at: usize| {
             let mut b = big.clone();

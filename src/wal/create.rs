@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::fs::{Fs, LockGuard};
-use crate::record::{self, Checkpoint, Record};
+use crate::record::{self, Checkpoint, Payloads, Record};
 use crate::segment::{self, Header, io_err};
 use crate::wal::Options;
 
@@ -96,7 +96,7 @@ pub(crate) fn first_segment(fs: &dyn Fs, dir: &Path, options: &Options) -> Resul
     };
     let mut bytes = header.encode().to_vec();
     let checkpoint = Record::Checkpoint(Checkpoint::default());
-    record::encode(&mut bytes, header.salt, 1, 0, &checkpoint)
+    record::encode(&mut bytes, header.salt, 1, 0, &checkpoint, Payloads::Copied)
         .map_err(|_| Error::InvalidCall("an empty checkpoint always fits"))?;
     let sync_dir = |d: &Path| segment::sync_dir(fs, d);
     segment::create_atomic(fs, &sync_dir, dir, header.seq, options.segment_size, &bytes)?;

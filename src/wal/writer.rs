@@ -86,13 +86,10 @@ pub(crate) struct Writer {
     pub(crate) active: Active,
     /// The Lsn the next frame gets. Invariant: every frame below it is written.
     pub(crate) next_lsn: u64,
-    /// The frame about to be written, followed by its end marker (reused between writes); and
-    /// the frame's layout.
+    /// The frame about to be written (its payloads left apart if `encoded` says so), followed
+    /// by its end marker (reused between writes); and the frame's layout.
     buf: Vec<u8>,
     encoded: Encoded,
-    /// Whether `buf` holds the frame's payloads or leaves them to be written from the record's
-    /// own buffers.
-    payloads: Payloads,
     /// The next segment, being prepared by a background thread...
     next: Option<Preparing>,
     /// ...or ready for use.
@@ -141,7 +138,6 @@ impl Writer {
             next_lsn,
             buf: Vec::new(),
             encoded: Encoded::default(),
-            payloads: Payloads::Copied,
             next: None,
             prepared: None,
             segments,
@@ -161,9 +157,9 @@ impl Writer {
         self.buf.clear();
         let lsn = self.next_lsn;
         let synced = ctx.sync.synced();
-        self.payloads = payloads_of(record);
         let salt = self.active.salt;
-        self.encoded = record::encode_with(&mut self.buf, salt, lsn, synced, record, self.payloads)
+        let payloads = payloads_of(record);
+        self.encoded = record::encode(&mut self.buf, salt, lsn, synced, record, payloads)
             .map_err(|_| Error::InvalidCall("a record must encode to less than 4 GiB"))?;
         end_marker(&mut self.buf);
         Ok(self.encoded.len)
@@ -185,21 +181,21 @@ impl Writer {
     pub(crate) fn write(&mut self, ctx: &Ctx, record: &Record<'_>) -> Result<Written> {
         let offset = self.active.offset;
         let encoded = self.encoded;
-        let parts: Vec<&[u8]> = match self.payloads {
-            Payloads::Copied => vec![&self.buf],
+        match encoded.payloads {
+            Payloads::Copied => write_or_undo(ctx, &self.active, &[&self.buf], offset)?,
             Payloads::Apart => {
                 // NB: the encoding reaches past its payloads' place, so `at` is in bounds.
                 let at =
                     usize::try_from(encoded.payloads_at).map_or(0, |at| at.min(self.buf.len()));
                 let (head, tail) = self.buf.split_at(at);
                 let payloads = record.payloads().iter().map(|e| &e.data[..]);
-                std::iter::once(head)
+                let parts: Vec<&[u8]> = std::iter::once(head)
                     .chain(payloads)
                     .chain(std::iter::once(tail))
-                    .collect()
+                    .collect();
+                write_or_undo(ctx, &self.active, &parts, offset)?;
             }
-        };
-        write_or_undo(ctx, &self.active, &parts, offset)?;
+        }
         let lsn = self.next_lsn;
         self.active.offset += encoded.len;
         self.next_lsn += 1;
@@ -240,8 +236,15 @@ impl Writer {
         self.buf.clear();
         self.buf.resize(HEADER_LEN, 0);
         let checkpoint = Record::Checkpoint(log.checkpoint());
-        record::encode(&mut self.buf, salt, seal_lsn + 1, synced, &checkpoint)
-            .map_err(|_| Error::InvalidCall("a checkpoint must encode to less than 4 GiB"))?;
+        record::encode(
+            &mut self.buf,
+            salt,
+            seal_lsn + 1,
+            synced,
+            &checkpoint,
+            Payloads::Copied,
+        )
+        .map_err(|_| Error::InvalidCall("a checkpoint must encode to less than 4 GiB"))?;
         let records_start = self.buf.len() as u64;
         // Stale bytes follow the checkpoint in a recycled file.
         end_marker(&mut self.buf);
@@ -287,8 +290,15 @@ impl Writer {
             next_salt: salt,
         };
         // No end marker: the file is trimmed right after the seal.
-        record::encode(&mut self.buf, self.active.salt, seal_lsn, synced, &seal)
-            .map_err(|_| Error::InvalidCall("a seal always fits"))?;
+        record::encode(
+            &mut self.buf,
+            self.active.salt,
+            seal_lsn,
+            synced,
+            &seal,
+            Payloads::Copied,
+        )
+        .map_err(|_| Error::InvalidCall("a seal always fits"))?;
         let old = &self.active;
         let sealed_len = old.offset + self.buf.len() as u64;
         write_or_undo(ctx, old, &[&self.buf], old.offset)
