@@ -123,13 +123,10 @@ fn frames_from(
     zeros_from: u64,
 ) -> impl Iterator<Item = (u64, FrameHeader)> + '_ {
     let start = from.next_multiple_of(FRAME_ALIGN);
-    // NB: every word starting before `zeros_from` ends before `search_end`.
-    let search_end = if first_lsn == 0 {
-        buf.len()
-    } else {
-        usize::try_from(zeros_from.saturating_add(WORD as u64))
-            .map_or(buf.len(), |end| end.min(buf.len()))
-    };
+    // NB: every word starting before `zeros_from` ends before `search_end`; a frame's Lsn is
+    // at least 1 (its proof is below it), so its field has a non-zero byte before `zeros_from`.
+    let search_end = usize::try_from(zeros_from.saturating_add(WORD as u64))
+        .map_or(buf.len(), |end| end.min(buf.len()));
     // The Lsn field of a frame at `at` is the word at `at + LSN_OFFSET`.
     let fields = usize::try_from(start)
         .ok()
