@@ -153,6 +153,23 @@ mod tests {
     use super::*;
     use raftwal::Options;
 
+    /// The reused batch is renumbered and resized for every append: batches of 4, 4, 2, then 3
+    /// entries continue one another, each entry carrying the writer's data.
+    #[test]
+    fn a_reused_batch_continues_the_log_at_every_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path().join("log"), Options::default()).unwrap();
+        let data = Bytes::from_static(b"payload");
+        let writer = Writer::new(&wal, data.clone());
+        writer.fill(10, 4).unwrap();
+        writer.append_sync(3).unwrap();
+        let want: Vec<_> = (1..=13)
+            .map(|i| Entry::new(i, TERM, data.clone()))
+            .collect();
+        assert_eq!(wal.last_index(), 13);
+        assert_eq!(wal.entries(1, 14, u64::MAX).unwrap(), want);
+    }
+
     /// The bench's "compacted" rows claim a log kept to about two segments whose purged ones
     /// come back as new segments: both show in the directory.
     #[test]
